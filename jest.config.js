@@ -1,0 +1,8 @@
+/** Unit tests: the node driven through n8n-core's real execute context against the loopback simulator. */
+module.exports = {
+	preset: 'ts-jest',
+	testEnvironment: 'node',
+	testMatch: ['<rootDir>/test/**/*.test.ts'],
+	testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/e2e/'],
+	testTimeout: 60000,
+};

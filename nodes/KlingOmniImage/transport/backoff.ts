@@ -1,0 +1,45 @@
+import { pause } from '../helpers/sleep';
+
+export const RETRY = {
+	/** Attempts per request, the first one included. */
+	maxAttempts: 5,
+	/** No retry starts later than this after the first attempt. */
+	maxRetryTimeMs: 120_000,
+	baseDelayMs: 1_000,
+	maxDelayMs: 30_000,
+};
+
+/** Exponential backoff with full jitter, so many items retrying at once do not hit the API in step. */
+export function backoffDelay(attempt: number): number {
+	const ceiling = Math.min(RETRY.maxDelayMs, RETRY.baseDelayMs * 2 ** (attempt - 1));
+	return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+}
+
+/** `Retry-After` as seconds or an HTTP date; undefined when absent or unreadable. */
+export function parseRetryAfter(value: unknown): number | undefined {
+	if (typeof value !== 'string' && typeof value !== 'number') return undefined;
+	const seconds = Number(value);
+	if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+	const date = Date.parse(String(value));
+	return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+/**
+ * One pause shared by every request of an execution: a 429 for one item holds back all items, so a
+ * batch slows down together instead of each item hammering the API on its own schedule.
+ */
+export class BackoffGate {
+	private resumeAt = 0;
+
+	pauseFor(ms: number): void {
+		this.resumeAt = Math.max(this.resumeAt, Date.now() + Math.min(ms, RETRY.maxDelayMs * 2));
+	}
+
+	async whenOpen(signal?: AbortSignal): Promise<void> {
+		let wait = this.resumeAt - Date.now();
+		while (wait > 0) {
+			await pause(wait, signal);
+			wait = this.resumeAt - Date.now();
+		}
+	}
+}

@@ -1,0 +1,280 @@
+import type {
+	IDataObject,
+	IExecuteFunctions,
+	IHttpRequestMethods,
+	IHttpRequestOptions,
+	JsonObject,
+} from 'n8n-workflow';
+import { NodeApiError } from 'n8n-workflow';
+
+import type { Limiter } from '../helpers/limiter';
+import { pause } from '../helpers/sleep';
+import { backoffDelay, BackoffGate, parseRetryAfter, RETRY } from './backoff';
+import { describeTransportFailure, transportFailureOf, type TransportFailure } from './network';
+
+export const CREDENTIAL_TYPE = 'cometApiKlingApi';
+export const OMNI_IMAGE_PATH = '/kling/v1/images/omni-image';
+export const DEFAULT_BASE_URL = 'https://api.cometapi.com';
+
+/** Everything the requests of one execution share: limits, the 429 gate, timeouts and the stop signal. */
+export interface RequestSession {
+	baseUrl: string;
+	timeoutMs: number;
+	maxDownloadBytes: number;
+	signal?: AbortSignal;
+	gate: BackoffGate;
+	apiLimit: Limiter;
+	downloadLimit: Limiter;
+}
+
+/**
+ * `query` is idempotent and retried on any transient failure. `create` costs money: it is retried
+ * only when the API certainly created nothing (connection refused, 429), never after a timeout or
+ * a connection cut mid-request.
+ */
+export type ApiCallKind = 'create' | 'query';
+
+export interface ApiCall {
+	kind: ApiCallKind;
+	method: IHttpRequestMethods;
+	path: string;
+	body?: IDataObject;
+	itemIndex: number;
+	/** Named in errors so a user can find a task whose create request got no answer. */
+	externalTaskId?: string;
+}
+
+interface FullResponse {
+	statusCode: number;
+	headers: Record<string, unknown>;
+	body: unknown;
+}
+
+interface ApiEnvelope {
+	code?: unknown;
+	message?: unknown;
+	request_id?: unknown;
+	data?: unknown;
+}
+
+export function normalizeBaseUrl(baseUrl: unknown): string {
+	const text = typeof baseUrl === 'string' && baseUrl.trim() ? baseUrl.trim() : DEFAULT_BASE_URL;
+	return text.replace(/\/+$/, '');
+}
+
+/** Sends one API call with the retry policy of its kind and returns the envelope's `data`. */
+export async function apiRequest(
+	this: IExecuteFunctions,
+	session: RequestSession,
+	call: ApiCall,
+): Promise<IDataObject> {
+	const startedAt = Date.now();
+	for (let attempt = 1; ; attempt++) {
+		await session.gate.whenOpen(session.signal);
+		const outcome = await sendOnce.call(this, session, call);
+		const canRetry =
+			attempt < RETRY.maxAttempts && Date.now() - startedAt < RETRY.maxRetryTimeMs;
+
+		if (outcome.type === 'ok') return outcome.data;
+		if (outcome.type === 'rateLimited') {
+			// Nothing was created: always safe to retry, and every other request waits too.
+			if (!canRetry) throw apiError(this, call, outcome.error);
+			session.gate.pauseFor(outcome.retryAfterMs ?? backoffDelay(attempt));
+			continue;
+		}
+		if (outcome.type === 'transport') {
+			if (outcome.failure.kind === 'cancelled') throw cancelledError(this, call);
+			const safeToRetry = call.kind === 'query' || outcome.failure.kind === 'notSent';
+			if (!safeToRetry) throw createMayExistError(this, call, describeTransportFailure(outcome.failure));
+			if (!canRetry) throw unreachableError(this, session, call, outcome.failure);
+			await pause(backoffDelay(attempt), session.signal);
+			continue;
+		}
+		// An answer came back but it is an error.
+		if (outcome.transient && call.kind === 'query' && canRetry) {
+			await pause(outcome.retryAfterMs ?? backoffDelay(attempt), session.signal);
+			continue;
+		}
+		if (outcome.transient && call.kind === 'create') {
+			// A 5xx or an unreadable answer does not prove the task was not created.
+			throw createMayExistError(this, call, outcome.error.summary);
+		}
+		throw apiError(this, call, outcome.error);
+	}
+}
+
+interface ProviderError {
+	httpStatus: number;
+	code?: unknown;
+	message: string;
+	requestId?: string;
+	summary: string;
+}
+
+type SendOutcome =
+	| { type: 'ok'; data: IDataObject }
+	| { type: 'rateLimited'; retryAfterMs?: number; error: ProviderError }
+	| { type: 'transport'; failure: TransportFailure }
+	| { type: 'error'; transient: boolean; retryAfterMs?: number; error: ProviderError };
+
+async function sendOnce(
+	this: IExecuteFunctions,
+	session: RequestSession,
+	call: ApiCall,
+): Promise<SendOutcome> {
+	const options: IHttpRequestOptions = {
+		method: call.method,
+		url: `${session.baseUrl}${call.path}`,
+		headers: { Accept: 'application/json' },
+		returnFullResponse: true,
+		ignoreHttpStatusErrors: true,
+		timeout: session.timeoutMs,
+		abortSignal: session.signal,
+	};
+	if (call.body) {
+		options.body = call.body;
+		options.json = true;
+	}
+
+	let response: FullResponse;
+	try {
+		response = (await session.apiLimit(
+			async () =>
+				await this.helpers.httpRequestWithAuthentication.call(this, CREDENTIAL_TYPE, options),
+		)) as FullResponse;
+	} catch (error) {
+		return { type: 'transport', failure: transportFailureOf(error, session.signal) };
+	}
+	return interpretResponse(response);
+}
+
+function interpretResponse(response: FullResponse): SendOutcome {
+	const status = response.statusCode;
+	const envelope = parseEnvelope(response.body);
+	const retryAfterMs = parseRetryAfter(response.headers['retry-after']);
+
+	if (!envelope) {
+		const error = providerError(status, {}, `unreadable answer (HTTP ${status}, not JSON)`);
+		if (status === 429) return { type: 'rateLimited', retryAfterMs, error };
+		return { type: 'error', transient: status < 400 || status >= 500, error };
+	}
+	const accepted = status < 400 && (envelope.code === 0 || envelope.code === '0');
+	if (accepted) {
+		const data = envelope.data;
+		if (data && typeof data === 'object' && !Array.isArray(data)) {
+			return { type: 'ok', data: data as IDataObject };
+		}
+		const error = providerError(status, envelope, 'the answer has no data');
+		return { type: 'error', transient: true, error };
+	}
+	const error = providerError(status, envelope);
+	if (status === 429 || Number(envelope.code) === 429) {
+		return { type: 'rateLimited', retryAfterMs, error };
+	}
+	return { type: 'error', transient: status >= 500, retryAfterMs, error };
+}
+
+function parseEnvelope(body: unknown): ApiEnvelope | undefined {
+	let value = body;
+	if (Buffer.isBuffer(value)) value = value.toString('utf8');
+	if (typeof value === 'string') {
+		try {
+			value = JSON.parse(value);
+		} catch {
+			return undefined;
+		}
+	}
+	if (!value || typeof value !== 'object' || Array.isArray(value)) return undefined;
+	return value as ApiEnvelope;
+}
+
+function providerError(status: number, envelope: ApiEnvelope, fallback?: string): ProviderError {
+	const message =
+		typeof envelope.message === 'string' && envelope.message
+			? envelope.message
+			: (fallback ?? `HTTP ${status}`);
+	const requestId = typeof envelope.request_id === 'string' ? envelope.request_id : undefined;
+	const parts = [`HTTP ${status}`];
+	if (envelope.code !== undefined && envelope.code !== null) parts.push(`code ${String(envelope.code)}`);
+	if (requestId) parts.push(`request ID ${requestId}`);
+	return {
+		httpStatus: status,
+		code: envelope.code,
+		message,
+		requestId,
+		summary: `${message} (${parts.join(', ')})`,
+	};
+}
+
+const CALL_LABEL: Record<ApiCallKind, string> = {
+	create: 'create the image task',
+	query: 'query the task',
+};
+
+function apiError(ctx: IExecuteFunctions, call: ApiCall, error: ProviderError): NodeApiError {
+	const response: JsonObject = {
+		message: error.message,
+		http_status: error.httpStatus,
+		code: (error.code ?? null) as JsonObject[string],
+		request_id: error.requestId ?? null,
+	};
+	return new NodeApiError(ctx.getNode(), response, {
+		message: `CometAPI could not ${CALL_LABEL[call.kind]}: ${error.summary}`,
+		description: hintFor(error),
+		httpCode: String(error.httpStatus),
+		itemIndex: call.itemIndex,
+	});
+}
+
+function hintFor(error: ProviderError): string | undefined {
+	if (error.httpStatus === 401 || error.httpStatus === 403) {
+		return 'Check the API key in the CometAPI credential.';
+	}
+	if (/task_not_exist/i.test(`${String(error.code)} ${error.message}`)) {
+		return 'The task ID is unknown, expired or belongs to another account.';
+	}
+	if (error.httpStatus === 429 || Number(error.code) === 429) {
+		return 'CometAPI kept rate-limiting after several retries. Lower "Max Concurrent Requests" or try again later.';
+	}
+	return undefined;
+}
+
+function createMayExistError(ctx: IExecuteFunctions, call: ApiCall, what: string): NodeApiError {
+	const lookup = call.externalTaskId
+		? `Look for external task ID "${call.externalTaskId}" in your CometAPI task log before running this item again.`
+		: 'Check your CometAPI task log before running this item again; turn on "Generate External Task ID" to make such tasks easy to find.';
+	return new NodeApiError(
+		ctx.getNode(),
+		{ message: what },
+		{
+			message: `The create request got no usable answer (${what}): the task may have been created and charged`,
+			description: `It was not sent again, so that nothing is paid for twice. ${lookup}`,
+			itemIndex: call.itemIndex,
+		},
+	);
+}
+
+function unreachableError(
+	ctx: IExecuteFunctions,
+	session: RequestSession,
+	call: ApiCall,
+	failure: TransportFailure,
+): NodeApiError {
+	return new NodeApiError(
+		ctx.getNode(),
+		{ message: describeTransportFailure(failure) },
+		{
+			message: `Could not reach CometAPI at ${session.baseUrl} to ${CALL_LABEL[call.kind]}: ${describeTransportFailure(failure)}`,
+			description: 'Check the Base URL in the CometAPI credential and the network.',
+			itemIndex: call.itemIndex,
+		},
+	);
+}
+
+function cancelledError(ctx: IExecuteFunctions, call: ApiCall): NodeApiError {
+	return new NodeApiError(
+		ctx.getNode(),
+		{ message: 'cancelled' },
+		{ message: 'The execution was stopped', itemIndex: call.itemIndex },
+	);
+}
