@@ -3,6 +3,7 @@ import type {
 	IExecuteFunctions,
 	IHttpRequestMethods,
 	IHttpRequestOptions,
+	INode,
 	JsonObject,
 } from 'n8n-workflow';
 import { NodeApiError } from 'n8n-workflow';
@@ -44,6 +45,24 @@ export interface ApiCall {
 	externalTaskId?: string;
 }
 
+/**
+ * An API failure as n8n shows it. `transient` marks failures that outlived their retries but may
+ * still clear up (network, 429, 5xx): a poll loop keeps the task pending instead of failing it.
+ */
+export class CometApiError extends NodeApiError {
+	transient = false;
+
+	constructor(
+		node: INode,
+		response: JsonObject,
+		options: { message: string; description?: string; httpCode?: string; itemIndex: number },
+		transient = false,
+	) {
+		super(node, response, options);
+		this.transient = transient;
+	}
+}
+
 interface FullResponse {
 	statusCode: number;
 	headers: Record<string, unknown>;
@@ -69,8 +88,19 @@ export async function apiRequest(
 	call: ApiCall,
 ): Promise<IDataObject> {
 	const startedAt = Date.now();
+	const wait = async (ms: number) => {
+		try {
+			await pause(ms, session.signal);
+		} catch {
+			throw cancelledError(this, call);
+		}
+	};
 	for (let attempt = 1; ; attempt++) {
-		await session.gate.whenOpen(session.signal);
+		try {
+			await session.gate.whenOpen(session.signal);
+		} catch {
+			throw cancelledError(this, call);
+		}
 		const outcome = await sendOnce.call(this, session, call);
 		const canRetry =
 			attempt < RETRY.maxAttempts && Date.now() - startedAt < RETRY.maxRetryTimeMs;
@@ -78,7 +108,7 @@ export async function apiRequest(
 		if (outcome.type === 'ok') return outcome.data;
 		if (outcome.type === 'rateLimited') {
 			// Nothing was created: always safe to retry, and every other request waits too.
-			if (!canRetry) throw apiError(this, call, outcome.error);
+			if (!canRetry) throw apiError(this, call, outcome.error, true);
 			session.gate.pauseFor(outcome.retryAfterMs ?? backoffDelay(attempt));
 			continue;
 		}
@@ -87,19 +117,19 @@ export async function apiRequest(
 			const safeToRetry = call.kind === 'query' || outcome.failure.kind === 'notSent';
 			if (!safeToRetry) throw createMayExistError(this, call, describeTransportFailure(outcome.failure));
 			if (!canRetry) throw unreachableError(this, session, call, outcome.failure);
-			await pause(backoffDelay(attempt), session.signal);
+			await wait(backoffDelay(attempt));
 			continue;
 		}
 		// An answer came back but it is an error.
 		if (outcome.transient && call.kind === 'query' && canRetry) {
-			await pause(outcome.retryAfterMs ?? backoffDelay(attempt), session.signal);
+			await wait(outcome.retryAfterMs ?? backoffDelay(attempt));
 			continue;
 		}
 		if (outcome.transient && call.kind === 'create') {
 			// A 5xx or an unreadable answer does not prove the task was not created.
 			throw createMayExistError(this, call, outcome.error.summary);
 		}
-		throw apiError(this, call, outcome.error);
+		throw apiError(this, call, outcome.error, outcome.transient);
 	}
 }
 
@@ -138,10 +168,12 @@ async function sendOnce(
 
 	let response: FullResponse;
 	try {
-		response = (await session.apiLimit(
-			async () =>
-				await this.helpers.httpRequestWithAuthentication.call(this, CREDENTIAL_TYPE, options),
-		)) as FullResponse;
+		response = (await session.apiLimit(async () => {
+			// n8n replaces the request's abort signal with the execution's own, so a run that stopped
+			// itself (first failure without "Continue On Fail") must not send what is still queued.
+			if (session.signal?.aborted) throw Object.assign(new Error('stopped'), { code: 'ERR_CANCELED' });
+			return await this.helpers.httpRequestWithAuthentication.call(this, CREDENTIAL_TYPE, options);
+		})) as FullResponse;
 	} catch (error) {
 		return { type: 'transport', failure: transportFailureOf(error, session.signal) };
 	}
@@ -211,19 +243,29 @@ const CALL_LABEL: Record<ApiCallKind, string> = {
 	query: 'query the task',
 };
 
-function apiError(ctx: IExecuteFunctions, call: ApiCall, error: ProviderError): NodeApiError {
+function apiError(
+	ctx: IExecuteFunctions,
+	call: ApiCall,
+	error: ProviderError,
+	transient: boolean,
+): CometApiError {
 	const response: JsonObject = {
 		message: error.message,
 		http_status: error.httpStatus,
 		code: (error.code ?? null) as JsonObject[string],
 		request_id: error.requestId ?? null,
 	};
-	return new NodeApiError(ctx.getNode(), response, {
-		message: `CometAPI could not ${CALL_LABEL[call.kind]}: ${error.summary}`,
-		description: hintFor(error),
-		httpCode: String(error.httpStatus),
-		itemIndex: call.itemIndex,
-	});
+	return new CometApiError(
+		ctx.getNode(),
+		response,
+		{
+			message: `CometAPI could not ${CALL_LABEL[call.kind]}: ${error.summary}`,
+			description: hintFor(error),
+			httpCode: String(error.httpStatus),
+			itemIndex: call.itemIndex,
+		},
+		transient,
+	);
 }
 
 function hintFor(error: ProviderError): string | undefined {
@@ -239,11 +281,11 @@ function hintFor(error: ProviderError): string | undefined {
 	return undefined;
 }
 
-function createMayExistError(ctx: IExecuteFunctions, call: ApiCall, what: string): NodeApiError {
+function createMayExistError(ctx: IExecuteFunctions, call: ApiCall, what: string): CometApiError {
 	const lookup = call.externalTaskId
 		? `Look for external task ID "${call.externalTaskId}" in your CometAPI task log before running this item again.`
 		: 'Check your CometAPI task log before running this item again; turn on "Generate External Task ID" to make such tasks easy to find.';
-	return new NodeApiError(
+	return new CometApiError(
 		ctx.getNode(),
 		{ message: what },
 		{
@@ -259,8 +301,8 @@ function unreachableError(
 	session: RequestSession,
 	call: ApiCall,
 	failure: TransportFailure,
-): NodeApiError {
-	return new NodeApiError(
+): CometApiError {
+	return new CometApiError(
 		ctx.getNode(),
 		{ message: describeTransportFailure(failure) },
 		{
@@ -268,13 +310,47 @@ function unreachableError(
 			description: 'Check the Base URL in the CometAPI credential and the network.',
 			itemIndex: call.itemIndex,
 		},
+		true,
 	);
 }
 
-function cancelledError(ctx: IExecuteFunctions, call: ApiCall): NodeApiError {
-	return new NodeApiError(
+function cancelledError(ctx: IExecuteFunctions, call: ApiCall): CometApiError {
+	return new CometApiError(
 		ctx.getNode(),
 		{ message: 'cancelled' },
 		{ message: 'The execution was stopped', itemIndex: call.itemIndex },
 	);
+}
+
+/** POST the create call; answers the created task (status `submitted`). */
+export async function createTask(
+	this: IExecuteFunctions,
+	session: RequestSession,
+	itemIndex: number,
+	body: IDataObject,
+	externalTaskId?: string,
+): Promise<IDataObject> {
+	return await apiRequest.call(this, session, {
+		kind: 'create',
+		method: 'POST',
+		path: OMNI_IMAGE_PATH,
+		body,
+		itemIndex,
+		externalTaskId,
+	});
+}
+
+/** GET one task's current state. */
+export async function queryTask(
+	this: IExecuteFunctions,
+	session: RequestSession,
+	itemIndex: number,
+	taskId: string,
+): Promise<IDataObject> {
+	return await apiRequest.call(this, session, {
+		kind: 'query',
+		method: 'GET',
+		path: `${OMNI_IMAGE_PATH}/${encodeURIComponent(taskId)}`,
+		itemIndex,
+	});
 }

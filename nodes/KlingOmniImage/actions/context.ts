@@ -1,0 +1,109 @@
+import type { IDataObject, IExecuteFunctions } from 'n8n-workflow';
+import { NodeOperationError } from 'n8n-workflow';
+
+import { createLimiter } from '../helpers/limiter';
+import type { OutputMode } from '../helpers/output';
+import type { ItemOutcome, NodeError, RunSettings, TaskJob } from '../helpers/taskRunner';
+import { BackoffGate } from '../transport/backoff';
+import { CREDENTIAL_TYPE, normalizeBaseUrl, type RequestSession } from '../transport';
+
+export interface PreparedJobs {
+	jobs: TaskJob[];
+	failures: ItemOutcome[];
+}
+
+/** What every operation gets from the router: one request session and the node's options. */
+export interface OperationContext {
+	session: RequestSession;
+	settings: Omit<RunSettings, 'waitForCompletion'>;
+	/**
+	 * Turns every input item into a job before anything is sent. Without "Continue On Fail" the
+	 * first bad item throws here, so a bad item 7 cannot leave items 1–6 paid for and unreported.
+	 */
+	prepare(build: (itemIndex: number) => Promise<TaskJob>): Promise<PreparedJobs>;
+	/** Puts the outcomes of prepared jobs and of rejected items back in input order. */
+	merge(prepared: PreparedJobs, outcomes: ItemOutcome[]): ItemOutcome[];
+}
+
+interface NodeOptions {
+	pollInterval?: number;
+	maxWaitTime?: number;
+	outputMode?: OutputMode;
+	binaryPropertyName?: string;
+	downloadWatermarked?: boolean;
+	maxDownloadSizeMb?: number;
+	maxConcurrentRequests?: number;
+	requestTimeout?: number;
+}
+
+function positiveNumber(ctx: IExecuteFunctions, value: unknown, label: string, fallback: number, min = 1): number {
+	if (value === undefined || value === null || value === '') return fallback;
+	const number = Number(value);
+	if (!Number.isFinite(number) || number < min) {
+		throw new NodeOperationError(ctx.getNode(), `Option "${label}" must be a number of at least ${min}, got "${String(value)}"`);
+	}
+	return number;
+}
+
+function readSettings(ctx: IExecuteFunctions, options: NodeOptions): OperationContext['settings'] {
+	const binaryPropertyName = String(options.binaryPropertyName ?? 'data').trim();
+	if (!binaryPropertyName) {
+		throw new NodeOperationError(ctx.getNode(), 'Option "Put Output File in Field" must not be empty');
+	}
+	const outputMode = options.outputMode ?? 'imagePerItem';
+	if (outputMode !== 'imagePerItem' && outputMode !== 'taskPerItem') {
+		throw new NodeOperationError(ctx.getNode(), `Option "Output Mode" "${String(outputMode)}" is not supported`);
+	}
+	return {
+		pollIntervalMs: positiveNumber(ctx, options.pollInterval, 'Poll Interval', 20) * 1000,
+		maxWaitMs: positiveNumber(ctx, options.maxWaitTime, 'Max Wait Time', 600) * 1000,
+		download: {
+			watermarked: options.downloadWatermarked === true,
+			outputMode,
+			binaryPropertyName,
+		},
+		failFast: !ctx.continueOnFail(),
+	};
+}
+
+async function createSession(ctx: IExecuteFunctions, options: NodeOptions): Promise<RequestSession> {
+	const credentials = await ctx.getCredentials(CREDENTIAL_TYPE);
+	const concurrency = Math.floor(positiveNumber(ctx, options.maxConcurrentRequests, 'Max Concurrent Requests', 10));
+	return {
+		baseUrl: normalizeBaseUrl(credentials.baseUrl),
+		timeoutMs: positiveNumber(ctx, options.requestTimeout, 'Request Timeout', 60) * 1000,
+		maxDownloadBytes: positiveNumber(ctx, options.maxDownloadSizeMb, 'Max Download Size', 50) * 1024 * 1024,
+		signal: ctx.getExecutionCancelSignal?.(),
+		gate: new BackoffGate(),
+		apiLimit: createLimiter(concurrency),
+		downloadLimit: createLimiter(concurrency),
+	};
+}
+
+export async function createOperationContext(ctx: IExecuteFunctions): Promise<OperationContext> {
+	// Options are read once for the whole run: the items of a batch share one polling loop and one set of limits.
+	const options = ctx.getNodeParameter('options', 0, {}) as IDataObject as NodeOptions;
+	const settings = readSettings(ctx, options);
+	const session = await createSession(ctx, options);
+	const itemCount = ctx.getInputData().length;
+
+	return {
+		session,
+		settings,
+		async prepare(build) {
+			const prepared: PreparedJobs = { jobs: [], failures: [] };
+			for (let itemIndex = 0; itemIndex < itemCount; itemIndex++) {
+				try {
+					prepared.jobs.push(await build(itemIndex));
+				} catch (error) {
+					if (settings.failFast) throw error;
+					prepared.failures.push({ itemIndex, error: error as NodeError });
+				}
+			}
+			return prepared;
+		},
+		merge(prepared, outcomes) {
+			return [...prepared.failures, ...outcomes].sort((a, b) => a.itemIndex - b.itemIndex);
+		},
+	};
+}

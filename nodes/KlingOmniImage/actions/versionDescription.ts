@@ -1,0 +1,57 @@
+import type { INodeTypeDescription } from 'n8n-workflow';
+import { NodeConnectionTypes } from 'n8n-workflow';
+
+import { optionsProperty } from '../descriptions/common';
+import { CREDENTIAL_TYPE } from '../transport';
+import * as createOmniImage from './createOmniImage.operation';
+import * as getTask from './getTask.operation';
+import * as waitForCompletion from './waitForCompletion.operation';
+
+export const versionDescription: INodeTypeDescription = {
+	displayName: 'Kling Omni Image (CometAPI)',
+	name: 'klingOmniImage',
+	icon: 'file:klingOmniImage.svg',
+	group: ['transform'],
+	version: 1,
+	subtitle:
+		'={{ {"createOmniImage": "Create Omni Image", "getTask": "Get Task", "waitForCompletion": "Wait for Completion"}[$parameter["operation"]] }}',
+	description: 'Generate images with Kling Omni Image through CometAPI',
+	defaults: { name: 'Kling Omni Image' },
+	usableAsTool: true,
+	inputs: [NodeConnectionTypes.Main],
+	outputs: [NodeConnectionTypes.Main],
+	credentials: [{ name: CREDENTIAL_TYPE, required: true, testedBy: 'cometApiKlingApiTest' }],
+	properties: [
+		{
+			displayName: 'Operation',
+			name: 'operation',
+			type: 'options',
+			noDataExpression: true,
+			options: [
+				{
+					name: 'Create Omni Image',
+					value: 'createOmniImage',
+					action: 'Create an omni image',
+					description: 'Generate images from a prompt and optional reference images',
+				},
+				{
+					name: 'Get Task',
+					value: 'getTask',
+					action: 'Get a task',
+					description: "Read a task's status and results, optionally downloading its images",
+				},
+				{
+					name: 'Wait for Completion',
+					value: 'waitForCompletion',
+					action: 'Wait for a task to complete',
+					description: 'Poll a task until it succeeds or fails, then download its images',
+				},
+			],
+			default: 'createOmniImage',
+		},
+		...createOmniImage.description,
+		...getTask.description,
+		...waitForCompletion.description,
+		optionsProperty,
+	],
+};

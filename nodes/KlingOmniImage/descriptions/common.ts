@@ -1,0 +1,123 @@
+import type { INodeProperties } from 'n8n-workflow';
+
+/** The task id input shared by Get Task and Wait for Completion. */
+export const taskIdProperty = (operation: string): INodeProperties => ({
+	displayName: 'Task ID',
+	name: 'taskId',
+	type: 'string',
+	required: true,
+	default: '={{ $json.task_id }}',
+	placeholder: 'e.g. 874512093471236096',
+	description:
+		'ID of the Kling task, as returned by Create Omni Image. The default reads it from the incoming item.',
+	displayOptions: { show: { operation: [operation] } },
+});
+
+/** Options that only matter when the node waits for tasks and downloads their images. */
+const waitingOptions: INodeProperties[] = [
+	{
+		displayName: 'Poll Interval (Seconds)',
+		name: 'pollInterval',
+		type: 'number',
+		typeOptions: { minValue: 1 },
+		default: 20,
+		description:
+			'How long to wait between status checks. CometAPI advises 20–30 seconds; all pending tasks are checked together each round.',
+		displayOptions: { show: { '/operation': ['createOmniImage', 'waitForCompletion'] } },
+	},
+	{
+		displayName: 'Max Wait Time (Seconds)',
+		name: 'maxWaitTime',
+		type: 'number',
+		typeOptions: { minValue: 1 },
+		default: 600,
+		description:
+			'How long to wait for the tasks to finish before giving up with an error that names the task ID. The task itself is not cancelled.',
+		displayOptions: { show: { '/operation': ['createOmniImage', 'waitForCompletion'] } },
+	},
+	{
+		displayName: 'Output Mode',
+		name: 'outputMode',
+		type: 'options',
+		options: [
+			{
+				name: 'One Item per Image',
+				value: 'imagePerItem',
+				description: 'Each image in its own item, in the same binary field',
+			},
+			{
+				name: 'One Item per Task',
+				value: 'taskPerItem',
+				description: 'All images of a task in one item, in fields data_0, data_1, …',
+			},
+		],
+		default: 'imagePerItem',
+	},
+	{
+		displayName: 'Put Output File in Field',
+		name: 'binaryPropertyName',
+		type: 'string',
+		default: 'data',
+		hint: 'The name of the output binary field to put the image in',
+	},
+	{
+		displayName: 'Download Watermarked Image',
+		name: 'downloadWatermarked',
+		type: 'boolean',
+		default: false,
+		description:
+			'Whether to download the watermarked version (needs Watermark turned on when the task was created)',
+	},
+	{
+		displayName: 'Max Download Size (MB)',
+		name: 'maxDownloadSizeMb',
+		type: 'number',
+		typeOptions: { minValue: 1 },
+		default: 50,
+		description: 'Larger images are refused, so a wrong URL cannot fill the disk',
+	},
+];
+
+/** Options that apply to every request the node sends. */
+const requestOptions: INodeProperties[] = [
+	{
+		displayName: 'Max Concurrent Requests',
+		name: 'maxConcurrentRequests',
+		type: 'number',
+		typeOptions: { minValue: 1, maxValue: 100 },
+		default: 10,
+		description:
+			'How many API requests (and, separately, image downloads) may be in flight at once when many items run together',
+	},
+	{
+		displayName: 'Request Timeout (Seconds)',
+		name: 'requestTimeout',
+		type: 'number',
+		typeOptions: { minValue: 1 },
+		default: 60,
+		description:
+			'How long one request or image download may go without an answer. A create request that times out is not sent again.',
+	},
+];
+
+/** Hidden for Create Omni Image when it does not wait, and for Get Task when it does not download. */
+function whenDownloading(option: INodeProperties): INodeProperties {
+	return {
+		...option,
+		displayOptions: {
+			...option.displayOptions,
+			hide: { '/waitForCompletion': [false], '/downloadImages': [false] },
+		},
+	};
+}
+
+export const optionsProperty: INodeProperties = {
+	displayName: 'Options',
+	name: 'options',
+	type: 'collection',
+	placeholder: 'Add Option',
+	default: {},
+	options: [...waitingOptions.map(whenDownloading), ...requestOptions].sort((a, b) =>
+		a.displayName.localeCompare(b.displayName),
+	),
+};

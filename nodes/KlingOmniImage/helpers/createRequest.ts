@@ -1,0 +1,232 @@
+import type { IDataObject, IExecuteFunctions } from 'n8n-workflow';
+import { NodeOperationError } from 'n8n-workflow';
+
+import { imageDimensions, sniffImageFormat } from './imageInfo';
+
+/** Limits from the API contract, checked before any paid call. */
+export const LIMITS = {
+	promptMaxChars: 2500,
+	referencesMax: 10,
+	nMin: 1,
+	nMax: 9,
+	seriesMin: 2,
+	seriesMax: 9,
+	imageMaxBytes: 10 * 1024 * 1024,
+	imageMinSide: 300,
+	imageMaxAspect: 2.5,
+};
+
+export const MODELS = ['kling-image-o1', 'kling-v3-omni'];
+export const RESOLUTIONS = ['1k', '2k', '4k'];
+export const RESULT_TYPES = ['single', 'series'];
+export const ASPECT_RATIOS = ['16:9', '9:16', '1:1', '4:3', '3:4', '3:2', '2:3', '21:9', 'auto'];
+
+export interface CreateRequest {
+	body: IDataObject;
+	externalTaskId?: string;
+}
+
+interface ReferenceImageEntry {
+	source?: string;
+	url?: string;
+	binaryPropertyName?: string;
+}
+
+interface AdditionalFields {
+	watermark?: boolean;
+	callbackUrl?: string;
+	externalTaskId?: string;
+	generateExternalTaskId?: boolean;
+}
+
+/** Reads one item's parameters into a create body, or throws a clear error naming field and item. */
+export class CreateRequestBuilder {
+	constructor(
+		private readonly ctx: IExecuteFunctions,
+		private readonly itemIndex: number,
+	) {}
+
+	private fail(message: string, description?: string): never {
+		throw new NodeOperationError(this.ctx.getNode(), `${message} [item ${this.itemIndex}]`, {
+			itemIndex: this.itemIndex,
+			description,
+		});
+	}
+
+	private parameter<T>(name: string, fallback: T): T {
+		return this.ctx.getNodeParameter(name, this.itemIndex, fallback) as T;
+	}
+
+	private choice(name: string, label: string, allowed: string[], fallback: string): string {
+		const value = String(this.parameter(name, fallback) ?? '').trim();
+		if (!allowed.includes(value)) {
+			this.fail(`${label} "${value}" is not supported`, `Use one of: ${allowed.join(', ')}.`);
+		}
+		return value;
+	}
+
+	private integer(name: string, label: string, min: number, max: number, fallback: number): number {
+		const raw = this.parameter<unknown>(name, fallback);
+		const value = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
+		if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+			this.fail(`${label} must be a whole number from ${min} to ${max}, got "${String(raw)}"`);
+		}
+		return value;
+	}
+
+	private prompt(): string {
+		const prompt = String(this.parameter('prompt', '') ?? '');
+		if (prompt.trim() === '') this.fail('Prompt is empty', 'Describe the image to generate.');
+		const length = [...prompt].length;
+		if (length > LIMITS.promptMaxChars) {
+			this.fail(`Prompt is ${length} characters long; the API allows at most ${LIMITS.promptMaxChars}`);
+		}
+		return prompt;
+	}
+
+	private urlReference(url: string | undefined, position: number): string {
+		const text = (url ?? '').trim();
+		let parsed: URL | undefined;
+		try {
+			parsed = new URL(text);
+		} catch {
+			parsed = undefined;
+		}
+		if (!parsed || parsed.protocol !== 'https:') {
+			this.fail(
+				`Reference image ${position}: "${text}" is not a valid https URL`,
+				'The API fetches reference images over https. To send a file instead, set Source to "Binary Field".',
+			);
+		}
+		return text;
+	}
+
+	/** The binary as raw Base64 (the API rejects a `data:` prefix), after the contract's checks. */
+	private async binaryReference(propertyName: string | undefined, position: number): Promise<string> {
+		const name = (propertyName ?? '').trim();
+		const label = `Reference image ${position}`;
+		if (!name) this.fail(`${label}: the input binary field name is empty`);
+		const binary = this.ctx.getInputData()[this.itemIndex]?.binary?.[name];
+		if (!binary) {
+			this.fail(
+				`${label}: the input item has no binary field "${name}"`,
+				'Check the field name, or the node before this one, which should output the image as binary data.',
+			);
+		}
+		const bytes = await this.ctx.helpers.getBinaryDataBuffer(this.itemIndex, name);
+		if (bytes.length > LIMITS.imageMaxBytes) {
+			this.fail(`${label} ("${name}") is ${(bytes.length / 1024 / 1024).toFixed(1)} MB; the API accepts at most 10 MB`);
+		}
+		const format = sniffImageFormat(bytes);
+		if (format !== 'png' && format !== 'jpeg') {
+			this.fail(
+				`${label} ("${name}") is not a JPEG or PNG image (${binary.mimeType || 'unknown type'})`,
+				'The API accepts JPEG and PNG reference images only.',
+			);
+		}
+		this.checkDimensions(bytes, format, label, name);
+		return bytes.toString('base64');
+	}
+
+	private checkDimensions(bytes: Buffer, format: 'png' | 'jpeg', label: string, name: string): void {
+		const size = imageDimensions(bytes, format);
+		if (!size) this.fail(`${label} ("${name}") is not a readable ${format.toUpperCase()} image`);
+		const { width, height } = size;
+		if (width < LIMITS.imageMinSide || height < LIMITS.imageMinSide) {
+			this.fail(`${label} ("${name}") is ${width}×${height} px; each side must be at least ${LIMITS.imageMinSide} px`);
+		}
+		const ratio = width / height;
+		if (ratio > LIMITS.imageMaxAspect || ratio < 1 / LIMITS.imageMaxAspect) {
+			this.fail(`${label} ("${name}") is ${width}×${height} px; its aspect ratio must be between 1:2.5 and 2.5:1`);
+		}
+	}
+
+	private async imageList(): Promise<IDataObject[]> {
+		const entries = this.parameter<{ image?: ReferenceImageEntry[] }>('referenceImages', {}).image ?? [];
+		const list: IDataObject[] = [];
+		for (const [offset, entry] of entries.entries()) {
+			const position = offset + 1;
+			const image =
+				entry.source === 'binary'
+					? await this.binaryReference(entry.binaryPropertyName, position)
+					: this.urlReference(entry.url, position);
+			list.push({ image });
+		}
+		return list;
+	}
+
+	private elementList(): IDataObject[] {
+		const entries = this.parameter<{ element?: Array<{ elementId?: unknown }> }>('elements', {}).element ?? [];
+		return entries.map((entry, offset) => {
+			const id = String(entry.elementId ?? '').trim();
+			if (!id) this.fail(`Element ${offset + 1}: the element ID is empty`);
+			// Kling element IDs are numbers; keep anything else (or too large for a JS number) as text.
+			const numeric = /^\d+$/.test(id) && Number.isSafeInteger(Number(id));
+			return { element_id: numeric ? Number(id) : id };
+		});
+	}
+
+	private countOptions(resultType: string): IDataObject {
+		if (resultType === 'series') {
+			return {
+				series_amount: this.integer('seriesAmount', 'Series Amount', LIMITS.seriesMin, LIMITS.seriesMax, 4),
+			};
+		}
+		return { n: this.integer('n', 'Number of Images', LIMITS.nMin, LIMITS.nMax, 1) };
+	}
+
+	private callbackUrl(value: string | undefined): string | undefined {
+		const text = (value ?? '').trim();
+		if (!text) return undefined;
+		try {
+			const url = new URL(text);
+			if (url.protocol === 'https:' || url.protocol === 'http:') return text;
+		} catch {
+			// reported below
+		}
+		return this.fail(`Callback URL "${text}" is not a valid http(s) URL`);
+	}
+
+	private externalTaskId(fields: AdditionalFields): string | undefined {
+		const given = String(fields.externalTaskId ?? '').trim();
+		if (given) return given;
+		if (!fields.generateExternalTaskId) return undefined;
+		const random = Math.random().toString(36).slice(2, 10);
+		return `n8n-${this.ctx.getExecutionId() ?? 'manual'}-${this.itemIndex}-${random}`;
+	}
+
+	async build(options: { requireWatermark: boolean }): Promise<CreateRequest> {
+		const prompt = this.prompt();
+		const modelName = this.choice('modelName', 'Model', MODELS, 'kling-image-o1');
+		const imageList = await this.imageList();
+		const elementList = this.elementList();
+		const references = imageList.length + elementList.length;
+		if (references > LIMITS.referencesMax) {
+			this.fail(
+				`${imageList.length} reference images and ${elementList.length} elements make ${references}; the API allows at most ${LIMITS.referencesMax} together`,
+			);
+		}
+		const resolution = this.choice('resolution', 'Resolution', RESOLUTIONS, '1k');
+		const resultType = this.choice('resultType', 'Result Type', RESULT_TYPES, 'single');
+		const counts = this.countOptions(resultType);
+		const aspectRatio = this.choice('aspectRatio', 'Aspect Ratio', ASPECT_RATIOS, 'auto');
+		const fields = this.parameter<AdditionalFields>('additionalFields', {});
+		if (options.requireWatermark && fields.watermark !== true) {
+			this.fail(
+				'"Download Watermarked Image" is on but "Watermark" is not',
+				'Turn on Watermark under Additional Fields so the task returns watermarked images.',
+			);
+		}
+		const callbackUrl = this.callbackUrl(fields.callbackUrl);
+		const externalTaskId = this.externalTaskId(fields);
+
+		const body: IDataObject = { model_name: modelName, prompt };
+		if (imageList.length) body.image_list = imageList;
+		if (elementList.length) body.element_list = elementList;
+		Object.assign(body, { resolution, result_type: resultType, ...counts, aspect_ratio: aspectRatio });
+		if (typeof fields.watermark === 'boolean') body.watermark_info = { enabled: fields.watermark };
+		if (callbackUrl) body.callback_url = callbackUrl;
+		if (externalTaskId) body.external_task_id = externalTaskId;
+		return { body, externalTaskId };
+	}
+}

@@ -1,0 +1,268 @@
+import type { IBinaryData, IExecuteFunctions, IHttpRequestOptions } from 'n8n-workflow';
+import { NodeOperationError } from 'n8n-workflow';
+import { pipeline, Transform, type Readable, type TransformCallback } from 'stream';
+
+import { backoffDelay, parseRetryAfter, RETRY } from '../transport/backoff';
+import type { RequestSession } from '../transport';
+import { describeTransportFailure, transportFailureOf } from '../transport/network';
+import { extensionForMimeType, MIME_TYPES, sniffImageFormat } from './imageInfo';
+import { pause } from './sleep';
+import type { KlingTask, TaskImage } from './task';
+
+export interface DownloadedImage {
+	image: TaskImage;
+	sourceUrl: string;
+	binary: IBinaryData;
+}
+
+/** Why a download failed, and whether trying again could help. */
+class DownloadFailure extends Error {
+	constructor(
+		message: string,
+		readonly transient: boolean,
+		readonly retryAfterMs?: number,
+	) {
+		super(message);
+	}
+}
+
+interface StreamResponse {
+	statusCode: number;
+	headers: Record<string, unknown>;
+	body: Readable;
+}
+
+/** Counts bytes on the way through: stops an image over the limit and notices a cut-off body. */
+class SizeGuard extends Transform {
+	private received = 0;
+
+	constructor(
+		private readonly maxBytes: number,
+		private readonly expectedBytes?: number,
+	) {
+		super();
+	}
+
+	_transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+		this.received += chunk.length;
+		if (this.received > this.maxBytes) {
+			callback(new DownloadFailure(`the image is larger than the ${formatMb(this.maxBytes)} download limit`, false));
+			return;
+		}
+		callback(null, chunk);
+	}
+
+	_flush(callback: TransformCallback): void {
+		if (this.expectedBytes !== undefined && this.received < this.expectedBytes) {
+			callback(
+				new DownloadFailure(
+					`the download was cut off after ${this.received} of ${this.expectedBytes} bytes`,
+					true,
+				),
+			);
+			return;
+		}
+		callback();
+	}
+}
+
+function formatMb(bytes: number): string {
+	return `${Math.round((bytes / 1024 / 1024) * 10) / 10} MB`;
+}
+
+/** Reads the first bytes of a stream and puts them back, so the format can be checked before storing. */
+async function readHead(stream: Readable, size: number): Promise<Buffer> {
+	return await new Promise<Buffer>((resolve, reject) => {
+		const chunks: Buffer[] = [];
+		let length = 0;
+		const finish = (error?: Error) => {
+			stream.off('readable', onReadable);
+			stream.off('end', onEnd);
+			stream.off('error', finish);
+			if (error) {
+				reject(error);
+				return;
+			}
+			const head = Buffer.concat(chunks);
+			if (head.length > 0) stream.unshift(head);
+			resolve(head);
+		};
+		const onReadable = () => {
+			let chunk: Buffer | null;
+			while ((chunk = stream.read() as Buffer | null) !== null) {
+				chunks.push(chunk);
+				length += chunk.length;
+				if (length >= size) {
+					finish();
+					return;
+				}
+			}
+		};
+		const onEnd = () => finish();
+		stream.on('readable', onReadable);
+		stream.once('end', onEnd);
+		stream.once('error', finish);
+	});
+}
+
+function headerText(headers: Record<string, unknown>, name: string): string | undefined {
+	const value = headers[name];
+	return typeof value === 'string' ? value : undefined;
+}
+
+/** The MIME type to store: what the bytes are, else what the server declared if that is an image. */
+function resolveMimeType(head: Buffer, declared: string | undefined): string {
+	const sniffed = sniffImageFormat(head);
+	if (sniffed) return MIME_TYPES[sniffed];
+	const type = declared?.split(';')[0].trim().toLowerCase();
+	if (type?.startsWith('image/')) return type;
+	throw new DownloadFailure(
+		`the server answered with ${type ? `"${type}"` : 'no content type'}, not an image`,
+		false,
+	);
+}
+
+function safeFileStem(text: string): string {
+	return text.replace(/[^\w.-]+/g, '_').slice(0, 80) || 'task';
+}
+
+async function downloadOnce(
+	ctx: IExecuteFunctions,
+	session: RequestSession,
+	url: string,
+	fileStem: string,
+): Promise<IBinaryData> {
+	// Plain httpRequest, never the authenticated one: the API key must not reach the image host.
+	const options: IHttpRequestOptions = {
+		method: 'GET',
+		url,
+		encoding: 'stream',
+		returnFullResponse: true,
+		ignoreHttpStatusErrors: true,
+		timeout: session.timeoutMs,
+		abortSignal: session.signal,
+	};
+	const response = (await ctx.helpers.httpRequest(options)) as StreamResponse;
+	const body = response.body;
+	const status = response.statusCode;
+	if (status < 200 || status >= 300) {
+		body.destroy();
+		const transient = status === 429 || status >= 500;
+		const reason =
+			status === 403 || status === 404 || status === 410
+				? `the image URL answered HTTP ${status}: it has probably expired`
+				: `the image server answered HTTP ${status}`;
+		throw new DownloadFailure(reason, transient, parseRetryAfter(response.headers['retry-after']));
+	}
+	const declaredLength = Number(headerText(response.headers, 'content-length'));
+	const expectedBytes = Number.isFinite(declaredLength) && declaredLength > 0 ? declaredLength : undefined;
+	if (expectedBytes !== undefined && expectedBytes > session.maxDownloadBytes) {
+		body.destroy();
+		throw new DownloadFailure(
+			`the image is ${formatMb(expectedBytes)}, over the ${formatMb(session.maxDownloadBytes)} download limit`,
+			false,
+		);
+	}
+
+	const guarded = pipeline(body, new SizeGuard(session.maxDownloadBytes, expectedBytes), () => {
+		// Errors surface through the guard stream itself, where prepareBinaryData reads them.
+	});
+	let mimeType: string;
+	try {
+		mimeType = resolveMimeType(await readHead(guarded, 16), headerText(response.headers, 'content-type'));
+	} catch (error) {
+		guarded.destroy();
+		throw error;
+	}
+	const fileName = `${fileStem}.${extensionForMimeType(mimeType)}`;
+	return await ctx.helpers.prepareBinaryData(guarded, fileName, mimeType);
+}
+
+function failureReason(error: unknown, signal?: AbortSignal): { message: string; transient: boolean; retryAfterMs?: number; cancelled: boolean } {
+	if (error instanceof DownloadFailure) {
+		return { message: error.message, transient: error.transient, retryAfterMs: error.retryAfterMs, cancelled: false };
+	}
+	const failure = transportFailureOf(error, signal);
+	return {
+		message: describeTransportFailure(failure),
+		transient: failure.kind !== 'cancelled',
+		cancelled: failure.kind === 'cancelled',
+	};
+}
+
+/** Downloads one image into n8n's binary data, retrying what may work on a second try. */
+async function downloadWithRetry(
+	ctx: IExecuteFunctions,
+	session: RequestSession,
+	url: string,
+	fileStem: string,
+	describe: (reason: string) => NodeOperationError,
+): Promise<IBinaryData> {
+	const startedAt = Date.now();
+	for (let attempt = 1; ; attempt++) {
+		try {
+			return await session.downloadLimit(async () => await downloadOnce(ctx, session, url, fileStem));
+		} catch (error) {
+			const reason = failureReason(error, session.signal);
+			if (reason.cancelled) throw describe('the execution was stopped');
+			const canRetry = attempt < RETRY.maxAttempts && Date.now() - startedAt < RETRY.maxRetryTimeMs;
+			if (!reason.transient || !canRetry) throw describe(reason.message);
+			await pause(reason.retryAfterMs ?? backoffDelay(attempt), session.signal);
+		}
+	}
+}
+
+export interface DownloadSettings {
+	watermarked: boolean;
+}
+
+/** Picks the URL to download for each image; an error names the task when a watermark URL is missing. */
+function sourceUrlOf(
+	ctx: IExecuteFunctions,
+	task: KlingTask,
+	image: TaskImage,
+	settings: DownloadSettings,
+	itemIndex: number,
+): string {
+	if (!settings.watermarked) return image.url;
+	if (image.watermark_url) return image.watermark_url;
+	throw new NodeOperationError(
+		ctx.getNode(),
+		`Task ${task.task_id} has no watermarked image ${image.index} to download [item ${itemIndex}]`,
+		{
+			itemIndex,
+			description:
+				'Turn on "Watermark" when creating the task, or turn off "Download Watermarked Image" to download the originals.',
+		},
+	);
+}
+
+/** Downloads every image of a succeeded task, all at once within the session's download limit. */
+export async function downloadTaskImages(
+	ctx: IExecuteFunctions,
+	session: RequestSession,
+	task: KlingTask,
+	itemIndex: number,
+	settings: DownloadSettings,
+): Promise<DownloadedImage[]> {
+	const sources = task.images.map((image) => ({
+		image,
+		sourceUrl: sourceUrlOf(ctx, task, image, settings, itemIndex),
+	}));
+	return await Promise.all(
+		sources.map(async ({ image, sourceUrl }) => {
+			const fileStem = `kling-${safeFileStem(task.task_id)}-${image.index}${settings.watermarked ? '-watermarked' : ''}`;
+			const binary = await downloadWithRetry(ctx, session, sourceUrl, fileStem, (reason) =>
+				new NodeOperationError(
+					ctx.getNode(),
+					`Could not download image ${image.index} of task ${task.task_id}: ${reason} [item ${itemIndex}]`,
+					{
+						itemIndex,
+						description: `The task succeeded and was charged. Run "Get Task" with task ID ${task.task_id} and "Download Images" on to try again while its URLs are valid.`,
+					},
+				),
+			);
+			return { image, sourceUrl, binary };
+		}),
+	);
+}

@@ -1,0 +1,16 @@
+import type { IExecuteFunctions } from 'n8n-workflow';
+import { NodeOperationError } from 'n8n-workflow';
+
+/** The item's task id, trimmed; an empty one is a clear error before any request. */
+export function readTaskId(ctx: IExecuteFunctions, itemIndex: number): string {
+	const value = ctx.getNodeParameter('taskId', itemIndex, '') as unknown;
+	const taskId = typeof value === 'string' || typeof value === 'number' ? String(value).trim() : '';
+	if (!taskId) {
+		throw new NodeOperationError(ctx.getNode(), `Task ID is empty [item ${itemIndex}]`, {
+			itemIndex,
+			description:
+				'Map the task_id of a Create Omni Image output, e.g. {{ $json.task_id }}, or paste a task ID.',
+		});
+	}
+	return taskId;
+}
