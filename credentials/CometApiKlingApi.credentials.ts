@@ -1,6 +1,7 @@
 import type {
 	IAuthenticateGeneric,
 	Icon,
+	ICredentialTestRequest,
 	ICredentialType,
 	INodeProperties,
 } from 'n8n-workflow';
@@ -8,15 +9,11 @@ import type {
 /**
  * CometAPI key and base URL. The name is deliberately not `cometApi`/`cometApiApi`: other CometAPI
  * packages already use those, and n8n credential type names are global.
- *
- * The key test lives on the node (`testedBy`): the API has no free "who am I" call, and the probe
- * (querying a task id that cannot exist) answers `task_not_exist` with an HTTP error status for a
- * valid key, which a declarative test would report as a failure.
  */
 export class CometApiKlingApi implements ICredentialType {
 	name = 'cometApiKlingApi';
 
-	displayName = 'CometAPI';
+	displayName = 'CometAPI API';
 
 	icon: Icon = 'file:cometapi.svg';
 
@@ -49,5 +46,29 @@ export class CometApiKlingApi implements ICredentialType {
 				Authorization: '=Bearer {{$credentials.apiKey}}',
 			},
 		},
+	};
+
+	/**
+	 * The API has no free "who am I" call, so the test queries a task id no account has: that costs
+	 * nothing. A valid key gets `task_not_exist`, which may come as HTTP 200, 400 or 404, so only
+	 * 401/403 (a rejected key) and server errors fail the test.
+	 */
+	test: ICredentialTestRequest = {
+		request: {
+			baseURL: '={{$credentials.baseUrl}}',
+			url: '/kling/v1/images/omni-image/n8n-credential-check',
+			method: 'GET',
+			ignoreHttpStatusErrors: { ignore: true, except: [401, 403, 500, 502, 503, 504] },
+		},
+		rules: [
+			{
+				type: 'responseCode',
+				properties: { value: 401, message: 'CometAPI rejected the API key (HTTP 401). Check the key.' },
+			},
+			{
+				type: 'responseCode',
+				properties: { value: 403, message: 'CometAPI refused this API key (HTTP 403). Check the key and its permissions.' },
+			},
+		],
 	};
 }

@@ -1,14 +1,61 @@
 import type { IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
+import { NodeConnectionTypes } from 'n8n-workflow';
 
+import * as createOmniImage from './actions/createOmniImage.operation';
+import * as getTask from './actions/getTask.operation';
 import { router } from './actions/router';
-import { versionDescription } from './actions/versionDescription';
-import { cometApiKlingApiTest } from './methods/credentialTest';
+import * as waitForCompletion from './actions/waitForCompletion.operation';
+import { optionsProperty } from './descriptions/common';
+import { CREDENTIAL_TYPE } from './transport';
 
 export class KlingOmniImage implements INodeType {
-	description: INodeTypeDescription = versionDescription;
-
-	methods = {
-		credentialTest: { cometApiKlingApiTest },
+	description: INodeTypeDescription = {
+		displayName: 'Kling Omni Image (CometAPI)',
+		name: 'klingOmniImage',
+		icon: 'file:klingOmniImage.svg',
+		group: ['transform'],
+		version: 1,
+		subtitle:
+			'={{ {"createOmniImage": "Create Omni Image", "getTask": "Get Task", "waitForCompletion": "Wait for Completion"}[$parameter["operation"]] }}',
+		description: 'Generate images with Kling Omni Image through CometAPI',
+		defaults: { name: 'Kling Omni Image' },
+		usableAsTool: true,
+		inputs: [NodeConnectionTypes.Main],
+		outputs: [NodeConnectionTypes.Main],
+		credentials: [{ name: CREDENTIAL_TYPE, required: true }],
+		properties: [
+			{
+				displayName: 'Operation',
+				name: 'operation',
+				type: 'options',
+				noDataExpression: true,
+				options: [
+					{
+						name: 'Create Omni Image',
+						value: 'createOmniImage',
+						action: 'Create an omni image',
+						description: 'Generate images from a prompt and optional reference images',
+					},
+					{
+						name: 'Get Task',
+						value: 'getTask',
+						action: 'Get a task',
+						description: "Read a task's status and results, optionally downloading its images",
+					},
+					{
+						name: 'Wait for Completion',
+						value: 'waitForCompletion',
+						action: 'Wait for a task to complete',
+						description: 'Poll a task until it succeeds or fails, then download its images',
+					},
+				],
+				default: 'createOmniImage',
+			},
+			...createOmniImage.description,
+			...getTask.description,
+			...waitForCompletion.description,
+			optionsProperty,
+		],
 	};
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {

@@ -3,7 +3,8 @@ import { NodeOperationError } from 'n8n-workflow';
 
 import { createLimiter } from '../helpers/limiter';
 import type { OutputMode } from '../helpers/output';
-import type { ItemOutcome, NodeError, RunSettings, TaskJob } from '../helpers/taskRunner';
+import { asNodeError } from '../helpers/errors';
+import type { ItemOutcome, RunSettings, TaskJob } from '../helpers/taskRunner';
 import { BackoffGate } from '../transport/backoff';
 import { CREDENTIAL_TYPE, normalizeBaseUrl, type RequestSession } from '../transport';
 
@@ -96,8 +97,9 @@ export async function createOperationContext(ctx: IExecuteFunctions): Promise<Op
 				try {
 					prepared.jobs.push(await build(itemIndex));
 				} catch (error) {
-					if (settings.failFast) throw error;
-					prepared.failures.push({ itemIndex, error: error as NodeError });
+					const nodeError = asNodeError(ctx, error, itemIndex);
+					if (settings.failFast) throw nodeError;
+					prepared.failures.push({ itemIndex, error: nodeError });
 				}
 			}
 			return prepared;

@@ -14,9 +14,9 @@ export const description: INodeProperties[] = [
 		typeOptions: { rows: 4 },
 		required: true,
 		default: '',
-		placeholder: 'e.g. A cinematic portrait of <<<image_1>>> in a sunlit studio',
+		placeholder: 'e.g. A cinematic portrait of &lt;&lt;&lt;image_1&gt;&gt;&gt; in a sunlit studio',
 		description:
-			'What to generate, at most 2,500 characters. Cite reference images as <<<image_1>>>, <<<image_2>>>, … and elements as <<<element_1>>>, … in list order.',
+			'What to generate, at most 2,500 characters. Cite reference images as &lt;&lt;&lt;image_1&gt;&gt;&gt;, &lt;&lt;&lt;image_2&gt;&gt;&gt;, … and elements as &lt;&lt;&lt;element_1&gt;&gt;&gt;, … in list order.',
 		displayOptions: { show },
 	},
 	{
@@ -38,7 +38,7 @@ export const description: INodeProperties[] = [
 		placeholder: 'Add Reference Image',
 		default: {},
 		description:
-			'Images the prompt can cite as <<<image_1>>>, <<<image_2>>>, …: JPEG or PNG, at most 10 MB, each side at least 300 px',
+			'Images the prompt can cite as &lt;&lt;&lt;image_1&gt;&gt;&gt;, &lt;&lt;&lt;image_2&gt;&gt;&gt;, …: JPEG or PNG, at most 10 MB, each side at least 300 px',
 		displayOptions: { show },
 		options: [
 			{
@@ -91,7 +91,7 @@ export const description: INodeProperties[] = [
 		placeholder: 'Add Element',
 		default: {},
 		description:
-			'Kling element IDs the prompt can cite as <<<element_1>>>, …. Reference images and elements together: at most 10.',
+			'Kling element IDs the prompt can cite as &lt;&lt;&lt;element_1&gt;&gt;&gt;, …. Reference images and elements together: at most 10.',
 		displayOptions: { show },
 		options: [
 			{

@@ -5,7 +5,8 @@ import { downloadTaskImages } from '../helpers/download';
 import { imageItems, taskItem } from '../helpers/output';
 import { normalizeTask } from '../helpers/task';
 import { readTaskId } from '../helpers/taskId';
-import type { ItemOutcome, NodeError, TaskJob } from '../helpers/taskRunner';
+import { asNodeError } from '../helpers/errors';
+import type { ItemOutcome, TaskJob } from '../helpers/taskRunner';
 import { queryTask } from '../transport';
 import type { OperationContext } from './context';
 
@@ -31,7 +32,7 @@ async function getOne(this: IExecuteFunctions, context: OperationContext, job: T
 		const downloads = await downloadTaskImages(this, context.session, task, itemIndex, context.settings.download);
 		return { itemIndex, items: imageItems(task, downloads, itemIndex, context.settings.download) };
 	} catch (error) {
-		return { itemIndex, error: error as NodeError, taskId };
+		return { itemIndex, error: asNodeError(this, error, itemIndex), taskId };
 	}
 }
 

@@ -1,6 +1,5 @@
 import type { IBinaryData, IExecuteFunctions, IHttpRequestOptions } from 'n8n-workflow';
 import { NodeOperationError } from 'n8n-workflow';
-import { pipeline, Transform, type Readable, type TransformCallback } from 'stream';
 
 import { backoffDelay, parseRetryAfter, RETRY } from '../transport/backoff';
 import type { RequestSession } from '../transport';
@@ -8,6 +7,13 @@ import { describeTransportFailure, transportFailureOf } from '../transport/netwo
 import { extensionForMimeType, MIME_TYPES, sniffImageFormat } from './imageInfo';
 import { pause } from './sleep';
 import type { KlingTask, TaskImage } from './task';
+
+/**
+ * Node's Readable, named through n8n's own helper signature: community nodes may not import
+ * 'stream' (n8n Cloud rule), and this module needs nothing from it but the type.
+ */
+type BinarySource = Parameters<IExecuteFunctions['helpers']['prepareBinaryData']>[0];
+type ByteStream = Exclude<BinarySource, Buffer>;
 
 export interface DownloadedImage {
 	image: TaskImage;
@@ -29,41 +35,22 @@ class DownloadFailure extends Error {
 interface StreamResponse {
 	statusCode: number;
 	headers: Record<string, unknown>;
-	body: Readable;
+	body: ByteStream;
 }
 
-/** Counts bytes on the way through: stops an image over the limit and notices a cut-off body. */
-class SizeGuard extends Transform {
-	private received = 0;
-
-	constructor(
-		private readonly maxBytes: number,
-		private readonly expectedBytes?: number,
-	) {
-		super();
-	}
-
-	_transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-		this.received += chunk.length;
-		if (this.received > this.maxBytes) {
-			callback(new DownloadFailure(`the image is larger than the ${formatMb(this.maxBytes)} download limit`, false));
-			return;
+/**
+ * Passes the bytes through while counting them, and fails the stream as soon as it outgrows the
+ * limit, so a wrong URL cannot fill the disk even without a Content-Length.
+ */
+function limitSize(stream: ByteStream, maxBytes: number): ByteStream {
+	let received = 0;
+	return stream.map((chunk: Buffer) => {
+		received += chunk.length;
+		if (received > maxBytes) {
+			throw new DownloadFailure(`the image is larger than the ${formatMb(maxBytes)} download limit`, false);
 		}
-		callback(null, chunk);
-	}
-
-	_flush(callback: TransformCallback): void {
-		if (this.expectedBytes !== undefined && this.received < this.expectedBytes) {
-			callback(
-				new DownloadFailure(
-					`the download was cut off after ${this.received} of ${this.expectedBytes} bytes`,
-					true,
-				),
-			);
-			return;
-		}
-		callback();
-	}
+		return chunk;
+	});
 }
 
 function formatMb(bytes: number): string {
@@ -71,7 +58,7 @@ function formatMb(bytes: number): string {
 }
 
 /** Reads the first bytes of a stream and puts them back, so the format can be checked before storing. */
-async function readHead(stream: Readable, size: number): Promise<Buffer> {
+async function readHead(stream: ByteStream, size: number): Promise<Buffer> {
 	return await new Promise<Buffer>((resolve, reject) => {
 		const chunks: Buffer[] = [];
 		let length = 0;
@@ -111,15 +98,11 @@ function headerText(headers: Record<string, unknown>, name: string): string | un
 }
 
 /** The MIME type to store: what the bytes are, else what the server declared if that is an image. */
-function resolveMimeType(head: Buffer, declared: string | undefined): string {
+function resolveMimeType(head: Buffer, declared: string | undefined): string | undefined {
 	const sniffed = sniffImageFormat(head);
 	if (sniffed) return MIME_TYPES[sniffed];
 	const type = declared?.split(';')[0].trim().toLowerCase();
-	if (type?.startsWith('image/')) return type;
-	throw new DownloadFailure(
-		`the server answered with ${type ? `"${type}"` : 'no content type'}, not an image`,
-		false,
-	);
+	return type?.startsWith('image/') ? type : undefined;
 }
 
 function safeFileStem(text: string): string {
@@ -164,23 +147,50 @@ async function downloadOnce(
 		);
 	}
 
-	const guarded = pipeline(body, new SizeGuard(session.maxDownloadBytes, expectedBytes), () => {
-		// Errors surface through the guard stream itself, where prepareBinaryData reads them.
-	});
-	let mimeType: string;
-	try {
-		mimeType = resolveMimeType(await readHead(guarded, 16), headerText(response.headers, 'content-type'));
-	} catch (error) {
-		guarded.destroy();
-		throw error;
+	const declaredType = headerText(response.headers, 'content-type');
+	const mimeType = resolveMimeType(await readHead(body, 16), declaredType);
+	if (!mimeType) {
+		body.destroy();
+		const what = declaredType ? `"${declaredType.split(';')[0]}"` : 'no content type';
+		throw new DownloadFailure(`the server answered with ${what}, not an image`, false);
 	}
 	const fileName = `${fileStem}.${extensionForMimeType(mimeType)}`;
-	return await ctx.helpers.prepareBinaryData(guarded, fileName, mimeType);
+	const binary = await ctx.helpers.prepareBinaryData(
+		limitSize(body, session.maxDownloadBytes),
+		fileName,
+		mimeType,
+	);
+	// Node's HTTP client already fails a body cut short of its Content-Length; this is the backstop.
+	if (expectedBytes !== undefined && binary.bytes !== undefined && binary.bytes < expectedBytes) {
+		throw new DownloadFailure(
+			`the download was cut off after ${binary.bytes} of ${expectedBytes} bytes`,
+			true,
+		);
+	}
+	return binary;
 }
 
-function failureReason(error: unknown, signal?: AbortSignal): { message: string; transient: boolean; retryAfterMs?: number; cancelled: boolean } {
-	if (error instanceof DownloadFailure) {
-		return { message: error.message, transient: error.transient, retryAfterMs: error.retryAfterMs, cancelled: false };
+/** The DownloadFailure behind an error, if any: the binary data store may wrap stream errors. */
+function findDownloadFailure(error: unknown): DownloadFailure | undefined {
+	let current: unknown = error;
+	for (let depth = 0; depth < 6 && current; depth++) {
+		if (current instanceof DownloadFailure) return current;
+		current = (current as { cause?: unknown }).cause;
+	}
+	return undefined;
+}
+
+interface FailureReason {
+	message: string;
+	transient: boolean;
+	retryAfterMs?: number;
+	cancelled: boolean;
+}
+
+function failureReason(error: unknown, signal?: AbortSignal): FailureReason {
+	const known = findDownloadFailure(error);
+	if (known) {
+		return { message: known.message, transient: known.transient, retryAfterMs: known.retryAfterMs, cancelled: false };
 	}
 	const failure = transportFailureOf(error, signal);
 	return {

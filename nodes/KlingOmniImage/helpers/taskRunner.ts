@@ -2,6 +2,7 @@ import type { IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-wor
 import { NodeOperationError } from 'n8n-workflow';
 
 import { CometApiError, createTask, queryTask, type RequestSession } from '../transport';
+import { asNodeError, type NodeError } from './errors';
 import { downloadTaskImages, type DownloadSettings } from './download';
 import { imageItems, taskItem, type OutputSettings } from './output';
 import { pause } from './sleep';
@@ -23,7 +24,7 @@ export interface RunSettings {
 	failFast: boolean;
 }
 
-export type NodeError = NodeOperationError | CometApiError;
+export type { NodeError };
 
 export type ItemOutcome =
 	| { itemIndex: number; items: INodeExecutionData[] }
@@ -113,7 +114,7 @@ class TaskPoller {
 						return;
 					}
 					this.pending.delete(taskId);
-					entry.resolve({ error: error as NodeError });
+					entry.resolve({ error: asNodeError(this.ctx, error, entry.itemIndex) });
 				}
 			}),
 		);
@@ -223,7 +224,7 @@ export class TaskRunner {
 			this.record(job.itemIndex, task.status, task.task_id);
 			return { result: { itemIndex: job.itemIndex, items: [taskItem(task, job.itemIndex)] }, taskId: task.task_id, created: true };
 		} catch (error) {
-			return { result: this.failed(job.itemIndex, error as NodeError), created: false };
+			return { result: this.failed(job.itemIndex, asNodeError(this.ctx, error, job.itemIndex)), created: false };
 		}
 	}
 
@@ -238,7 +239,7 @@ export class TaskRunner {
 			this.record(itemIndex, 'downloaded', taskId);
 			return { itemIndex, items: imageItems(task, downloads, itemIndex, this.settings.download) };
 		} catch (error) {
-			return this.failed(itemIndex, error as NodeError, taskId);
+			return this.failed(itemIndex, asNodeError(this.ctx, error, itemIndex), taskId);
 		}
 	}
 
