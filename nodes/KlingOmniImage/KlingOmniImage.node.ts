@@ -5,7 +5,6 @@ import * as createOmniImage from './actions/createOmniImage.operation';
 import * as getTask from './actions/getTask.operation';
 import { router } from './actions/router';
 import * as waitForCompletion from './actions/waitForCompletion.operation';
-import { optionsProperty } from './descriptions/common';
 import { CREDENTIAL_TYPE } from './transport';
 
 export class KlingOmniImage implements INodeType {
@@ -54,7 +53,6 @@ export class KlingOmniImage implements INodeType {
 			...createOmniImage.description,
 			...getTask.description,
 			...waitForCompletion.description,
-			optionsProperty,
 		],
 	};
 

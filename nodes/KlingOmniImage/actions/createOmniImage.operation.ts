@@ -1,5 +1,6 @@
 import type { IExecuteFunctions, INodeProperties } from 'n8n-workflow';
 
+import { optionsProperty } from '../descriptions/common';
 import { CreateRequestBuilder } from '../helpers/createRequest';
 import { TaskRunner, type ItemOutcome } from '../helpers/taskRunner';
 import type { OperationContext } from './context';
@@ -221,6 +222,7 @@ export const description: INodeProperties[] = [
 			},
 		],
 	},
+	optionsProperty('createOmniImage', { polling: true, downloadToggle: 'waitForCompletion' }),
 ];
 
 /** Validates every item first (nothing is paid for on bad input), then runs all tasks together. */

@@ -1,6 +1,6 @@
 import type { IExecuteFunctions, INodeProperties } from 'n8n-workflow';
 
-import { taskIdProperty } from '../descriptions/common';
+import { optionsProperty, taskIdProperty } from '../descriptions/common';
 import { downloadTaskImages } from '../helpers/download';
 import { imageItems, taskItem } from '../helpers/output';
 import { normalizeTask } from '../helpers/task';
@@ -20,6 +20,7 @@ export const description: INodeProperties[] = [
 		description: 'Whether to download the images as binary data when the task has succeeded',
 		displayOptions: { show: { operation: ['getTask'] } },
 	},
+	optionsProperty('getTask', { polling: false, downloadToggle: 'downloadImages' }),
 ];
 
 async function getOne(this: IExecuteFunctions, context: OperationContext, job: TaskJob): Promise<ItemOutcome> {

@@ -1,11 +1,14 @@
 import type { IExecuteFunctions, INodeProperties } from 'n8n-workflow';
 
-import { taskIdProperty } from '../descriptions/common';
+import { optionsProperty, taskIdProperty } from '../descriptions/common';
 import { readTaskId } from '../helpers/taskId';
 import { TaskRunner, type ItemOutcome } from '../helpers/taskRunner';
 import type { OperationContext } from './context';
 
-export const description: INodeProperties[] = [taskIdProperty('waitForCompletion')];
+export const description: INodeProperties[] = [
+	taskIdProperty('waitForCompletion'),
+	optionsProperty('waitForCompletion', { polling: true }),
+];
 
 /** Polls all given tasks together until each succeeds or fails; never creates a task. */
 export async function execute(this: IExecuteFunctions, context: OperationContext): Promise<ItemOutcome[]> {

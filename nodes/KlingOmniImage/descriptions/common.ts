@@ -13,8 +13,8 @@ export const taskIdProperty = (operation: string): INodeProperties => ({
 	displayOptions: { show: { operation: [operation] } },
 });
 
-/** Options that only matter when the node waits for tasks and downloads their images. */
-const waitingOptions: INodeProperties[] = [
+/** Polling options: only for the operations that wait. */
+const pollingOptions: INodeProperties[] = [
 	{
 		displayName: 'Poll Interval (Seconds)',
 		name: 'pollInterval',
@@ -23,7 +23,6 @@ const waitingOptions: INodeProperties[] = [
 		default: 20,
 		description:
 			'How long to wait between status checks. CometAPI advises 20–30 seconds; all pending tasks are checked together each round.',
-		displayOptions: { show: { '/operation': ['createOmniImage', 'waitForCompletion'] } },
 	},
 	{
 		displayName: 'Max Wait Time (Seconds)',
@@ -33,8 +32,11 @@ const waitingOptions: INodeProperties[] = [
 		default: 600,
 		description:
 			'How long to wait for the tasks to finish before giving up with an error that names the task ID. The task itself is not cancelled.',
-		displayOptions: { show: { '/operation': ['createOmniImage', 'waitForCompletion'] } },
 	},
+];
+
+/** How downloaded images are put into items. */
+const downloadOptions: INodeProperties[] = [
 	{
 		displayName: 'Output Mode',
 		name: 'outputMode',
@@ -100,24 +102,29 @@ const requestOptions: INodeProperties[] = [
 	},
 ];
 
-/** Hidden for Create Omni Image when it does not wait, and for Get Task when it does not download. */
-function whenDownloading(option: INodeProperties): INodeProperties {
-	return {
-		...option,
-		displayOptions: {
-			...option.displayOptions,
-			hide: { '/waitForCompletion': [false], '/downloadImages': [false] },
-		},
-	};
+/** Hides an option while the operation's own switch (Wait for Completion, Download Images) is off. */
+function onlyWhen(toggle: string | undefined, option: INodeProperties): INodeProperties {
+	return toggle ? { ...option, displayOptions: { hide: { [`/${toggle}`]: [false] } } } : option;
 }
 
-export const optionsProperty: INodeProperties = {
-	displayName: 'Options',
-	name: 'options',
-	type: 'collection',
-	placeholder: 'Add Option',
-	default: {},
-	options: [...waitingOptions.map(whenDownloading), ...requestOptions].sort((a, b) =>
-		a.displayName.localeCompare(b.displayName),
-	),
-};
+/**
+ * The Options collection of one operation. Each operation gets its own copy: a shared one would be
+ * hidden by another operation's switch, since n8n evaluates hidden parameters at their defaults.
+ */
+export function optionsProperty(
+	operation: string,
+	features: { polling: boolean; downloadToggle?: string },
+): INodeProperties {
+	const waiting = [...(features.polling ? pollingOptions : []), ...downloadOptions];
+	return {
+		displayName: 'Options',
+		name: 'options',
+		type: 'collection',
+		placeholder: 'Add Option',
+		default: {},
+		displayOptions: { show: { operation: [operation] } },
+		options: [...waiting.map((option) => onlyWhen(features.downloadToggle, option)), ...requestOptions].sort(
+			(a, b) => a.displayName.localeCompare(b.displayName),
+		),
+	};
+}
