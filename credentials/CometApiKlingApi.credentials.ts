@@ -15,7 +15,7 @@ export class CometApiKlingApi implements ICredentialType {
 
 	displayName = 'CometAPI API';
 
-	icon: Icon = 'file:cometapi.svg';
+	icon: Icon = { light: 'file:cometapi.svg', dark: 'file:cometapi.dark.svg' };
 
 	documentationUrl = 'https://github.com/cometapi/n8n-nodes-cometapi-kling#credentials';
 

@@ -11,7 +11,7 @@ export class KlingOmniImage implements INodeType {
 	description: INodeTypeDescription = {
 		displayName: 'Kling Omni Image (CometAPI)',
 		name: 'klingOmniImage',
-		icon: 'file:klingOmniImage.svg',
+		icon: { light: 'file:klingOmniImage.svg', dark: 'file:klingOmniImage.dark.svg' },
 		group: ['transform'],
 		version: 1,
 		subtitle:
