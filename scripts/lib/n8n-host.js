@@ -86,9 +86,15 @@ function run(cmd, args, options = {}) {
 	});
 }
 
-/** Environment whose PATH starts with the given bin folder, so that `npm` and `n8n` run on that Node. */
+/**
+ * Environment whose PATH starts with the given bin folder, so that `npm` and `n8n` run on that Node.
+ * Jest's NODE_ENV=test is left out: under it n8n behaves as in its own unit tests (no node loading, ...).
+ */
 function envWithNode(binDir, extra = {}) {
-	return { ...process.env, PATH: `${binDir}${path.delimiter}${process.env.PATH || ''}`, ...extra };
+	const { JEST_WORKER_ID, ...env } = process.env;
+	void JEST_WORKER_ID;
+	if (env.NODE_ENV === 'test') delete env.NODE_ENV;
+	return { ...env, PATH: `${binDir}${path.delimiter}${process.env.PATH || ''}`, ...extra };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -227,7 +233,9 @@ async function ensureN8n(version = n8nVersion()) {
 		const env = envWithNode(node.binDir);
 		const started = Date.now();
 		log(`n8n ${version} is not installed yet: installing it into ${dir}`);
-		log(`(once per n8n version; about 3 min and 3 GB for 2.x; later runs reuse it)`);
+		log(
+			`(once per n8n version: about 4 min and ${requiredNodeMajor(version) >= 24 ? '2.9' : '1.8'} GB on disk; later runs reuse it)`,
+		);
 		fs.rmSync(dir, { recursive: true, force: true });
 		fs.mkdirSync(dir, { recursive: true });
 		const manifest = { name: 'n8n-host', private: true, dependencies: { n8n: version } };
@@ -242,8 +250,12 @@ async function ensureN8n(version = n8nVersion()) {
 		await run('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'], {
 			cwd: dir,
 			env,
-			ticker: (ms) =>
-				`… npm install n8n@${version}: ${formatSeconds(ms)}, ${countPackages(path.join(dir, 'node_modules'))} packages so far`,
+			ticker: (ms) => {
+				const count = countPackages(path.join(dir, 'node_modules'));
+				return `… npm install n8n@${version}: ${formatSeconds(ms)}, ${
+					count ? `downloading and unpacking ${count} packages` : 'resolving the dependency tree'
+				}`;
+			},
 		});
 		log(`step 1/3 done in ${formatSeconds(Date.now() - started)}`);
 		const rebuildStarted = Date.now();

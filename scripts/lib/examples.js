@@ -1,0 +1,84 @@
+'use strict';
+/*
+ * The example workflows in examples/ and the credential they use, adapted to a particular n8n instance
+ * (output folder, upload endpoint, poll interval) before import.
+ */
+const fs = require('node:fs');
+const path = require('node:path');
+const { REPO_ROOT } = require('./n8n-host');
+
+const EXAMPLES_DIR = path.join(REPO_ROOT, 'examples');
+
+/** The credential every example references. */
+const CREDENTIAL = { id: 'cometApiKlingCred1', name: 'CometAPI account', type: 'cometApiKlingApi' };
+
+const EXAMPLES = {
+	diskFiles: { id: 'klingOmniExample1', file: '1-prompt-reference-to-files.json' },
+	scheduledBatch: { id: 'klingOmniExample2', file: '2-scheduled-batch.json' },
+	upload: { id: 'klingOmniExample3', file: '3-upload-to-service.json' },
+};
+
+const KLING_NODE_TYPE = 'n8n-nodes-cometapi-kling.klingOmniImage';
+
+function loadExample(key) {
+	const { file } = EXAMPLES[key];
+	return JSON.parse(fs.readFileSync(path.join(EXAMPLES_DIR, file), 'utf8'));
+}
+
+function credentialEntry({ apiKey, baseUrl }) {
+	return { ...CREDENTIAL, data: { apiKey, baseUrl } };
+}
+
+/**
+ * A copy of a workflow with:
+ *  - `settings`: values for the fields of its "Settings" / "Prompts" node (by field name, e.g. output_folder,
+ *    upload_url, prompt, prompts); a field not in the node is an error, so a renamed field is noticed;
+ *  - `pollInterval`: the poll interval (seconds) of every Kling node that waits;
+ *  - `klingParameters`: parameters merged into every Kling node (e.g. {options: {...}}).
+ */
+function configureWorkflow(workflow, { settings = {}, pollInterval, klingParameters } = {}) {
+	const copy = JSON.parse(JSON.stringify(workflow));
+	const settingsNode = copy.nodes.find((n) => n.name === 'Settings' || n.name === 'Prompts');
+	for (const [name, value] of Object.entries(settings)) {
+		const assignment = settingsNode?.parameters?.assignments?.assignments?.find((a) => a.name === name);
+		if (!assignment) throw new Error(`workflow "${copy.name}" has no setting "${name}"`);
+		assignment.value = assignment.type === 'array' && typeof value !== 'string' ? JSON.stringify(value) : value;
+	}
+	for (const node of copy.nodes.filter((n) => n.type === KLING_NODE_TYPE)) {
+		if (klingParameters) {
+			const { options, ...rest } = klingParameters;
+			Object.assign(node.parameters, rest);
+			if (options) node.parameters.options = { ...(node.parameters.options || {}), ...options };
+		}
+		const waits =
+			node.parameters.operation === 'waitForCompletion' ||
+			(node.parameters.operation === 'createOmniImage' && node.parameters.waitForCompletion !== false);
+		if (pollInterval !== undefined && waits) {
+			node.parameters.options = { ...(node.parameters.options || {}), pollInterval };
+		}
+	}
+	return copy;
+}
+
+/** All examples, configured for one instance: {outputFolder, uploadUrl, pollInterval}. */
+function configuredExamples({ outputFolder, uploadUrl, pollInterval }) {
+	return [
+		configureWorkflow(loadExample('diskFiles'), { settings: { output_folder: outputFolder }, pollInterval }),
+		configureWorkflow(loadExample('scheduledBatch'), {
+			settings: { output_folder: path.join(outputFolder, 'batch') },
+			pollInterval,
+		}),
+		configureWorkflow(loadExample('upload'), { settings: { upload_url: uploadUrl }, pollInterval }),
+	];
+}
+
+module.exports = {
+	EXAMPLES_DIR,
+	EXAMPLES,
+	CREDENTIAL,
+	KLING_NODE_TYPE,
+	loadExample,
+	credentialEntry,
+	configureWorkflow,
+	configuredExamples,
+};

@@ -1,0 +1,213 @@
+#!/usr/bin/env node
+'use strict';
+/*
+ * `npm start`: real n8n with this package installed, the example workflows imported and a credential ready.
+ *
+ *   1. builds the package (installing the dev dependencies first on a fresh clone);
+ *   2. gets n8n (and, for n8n 2.x on an older system Node, Node 24) into the cache folder, once;
+ *   3. packs the package and installs the tarball into n8n as a community package;
+ *   4. starts the CometAPI simulator on loopback, or uses the real API when COMETAPI_API_KEY is set;
+ *   5. starts a loopback upload endpoint for example 3;
+ *   6. imports the credential and the example workflows;
+ *   7. starts n8n on localhost with an owner account from the environment, and prints where to go.
+ * Ctrl-C stops everything it started.
+ *
+ * Environment:
+ *   COMETAPI_API_KEY     use the real CometAPI with this key (default: the local simulator)
+ *   COMETAPI_BASE_URL    base URL for the real API (default https://api.cometapi.com)
+ *   N8N_PORT             editor port (default 5678)
+ *   N8N_OWNER_EMAIL      owner login (default demo@example.com)
+ *   N8N_OWNER_PASSWORD   owner password (default KlingDemo-2026)
+ *   N8N_VERSION          n8n version (default 2.41.1; 1.123.81 is the last 1.x)
+ *   KLING_DEMO_DIR       where n8n keeps its data, files and uploads (default .n8n-demo in the repository)
+ *   KLING_N8N_CACHE_DIR  where n8n is installed (default ${XDG_CACHE_HOME:-~/.cache}/n8n-nodes-cometapi-kling)
+ */
+const { spawn } = require('node:child_process');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const net = require('node:net');
+const path = require('node:path');
+const readline = require('node:readline');
+
+const host = require('./lib/n8n-host');
+const { N8nInstance, buildPackage, packPackage, stopProcessGroup } = require('./lib/n8n-instance');
+const examples = require('./lib/examples');
+const { startUploadReceiver } = require('./lib/upload-receiver');
+
+const { REPO_ROOT, log, run } = host;
+const STEPS = 7;
+const SIMULATOR_TASK_DURATION_MS = 6000;
+const SIMULATOR_POLL_INTERVAL_S = 2;
+
+const cleanups = [];
+let stopping = false;
+
+function step(n, text) {
+	log(`step ${n}/${STEPS}: ${text}`);
+}
+
+async function portIsFree(port) {
+	return new Promise((resolve) => {
+		const server = net.createServer();
+		server.once('error', () => resolve(false));
+		server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+	});
+}
+
+/** Starts simulator/cli.js in its own process group; resolves with {apiUrl, imageUrl, apiKey}. */
+async function startSimulatorProcess(apiKey) {
+	const cli = path.join(REPO_ROOT, 'simulator', 'cli.js');
+	if (!fs.existsSync(cli)) throw new Error(`${cli} is missing: the simulator is needed when COMETAPI_API_KEY is not set`);
+	const child = spawn(
+		process.execPath,
+		[cli, '--api-key', apiKey, '--task-duration-ms', String(SIMULATOR_TASK_DURATION_MS)],
+		{ cwd: REPO_ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
+	);
+	const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+	cleanups.push(() => stopProcessGroup(child, exited, 3000));
+	let stderr = '';
+	child.stderr.on('data', (d) => (stderr += d));
+	const lines = readline.createInterface({ input: child.stdout });
+	const first = await Promise.race([
+		new Promise((resolve) => lines.once('line', resolve)),
+		exited.then((e) => {
+			throw new Error(`the simulator exited (${e.code ?? e.signal}): ${stderr}`);
+		}),
+	]);
+	return JSON.parse(first);
+}
+
+async function main() {
+	const version = host.n8nVersion();
+	const port = Number(process.env.N8N_PORT || 5678);
+	const ownerEmail = process.env.N8N_OWNER_EMAIL || 'demo@example.com';
+	const ownerPassword = process.env.N8N_OWNER_PASSWORD || 'KlingDemo-2026';
+	const demoDir = path.resolve(process.env.KLING_DEMO_DIR || path.join(REPO_ROOT, '.n8n-demo'));
+	const realKey = process.env.COMETAPI_API_KEY;
+
+	if (!(await portIsFree(port))) {
+		throw new Error(`port ${port} is in use: stop what runs there or set N8N_PORT to another port`);
+	}
+
+	step(1, 'building the package');
+	if (!fs.existsSync(path.join(REPO_ROOT, 'node_modules', '.bin', 'tsc'))) {
+		log('the dev dependencies are not installed: running npm ci first');
+		await run('npm', ['ci', '--no-audit', '--no-fund'], { cwd: REPO_ROOT, echo: true });
+	}
+	await buildPackage();
+
+	step(2, `getting n8n ${version}`);
+	const n8n = await host.ensureN8n(version);
+
+	step(3, `installing ${host.PACKAGE_NAME} into n8n as a community package`);
+	const instance = new N8nInstance(n8n, {
+		userFolder: path.join(demoDir, `n8n-${n8n.version.split('.')[0]}.x`),
+		filesDir: path.join(demoDir, 'files'),
+	});
+	const tarball = await packPackage(path.join(demoDir, 'pack'), { build: false });
+	await instance.installPackage(tarball);
+	log(`installed into ${instance.nodesDir}`);
+
+	step(4, realKey ? 'using the real CometAPI' : 'starting the CometAPI simulator');
+	let api;
+	if (realKey) {
+		api = { apiUrl: process.env.COMETAPI_BASE_URL || 'https://api.cometapi.com', apiKey: realKey };
+		log(`COMETAPI_API_KEY is set: the workflows call ${api.apiUrl} and each image costs credits`);
+	} else {
+		api = await startSimulatorProcess(`sim-${crypto.randomBytes(12).toString('hex')}`);
+		log(`simulator at ${api.apiUrl} (images from ${api.imageUrl}); set COMETAPI_API_KEY to use the real API`);
+	}
+
+	step(5, 'starting the upload endpoint for example 3');
+	const uploadsDir = path.join(demoDir, 'uploads');
+	const receiver = await startUploadReceiver({
+		saveDir: uploadsDir,
+		onUpload: (upload, saved) => {
+			for (const [i, file] of upload.files.entries()) {
+				log(`upload received: ${file.fileName} (${file.mimeType}, ${file.bytes.length} bytes) → ${saved[i]}`);
+			}
+		},
+	});
+	cleanups.push(() => receiver.close());
+	log(`upload endpoint ${receiver.url}; files are saved in ${uploadsDir}`);
+
+	step(6, 'importing the credential and the example workflows');
+	const outputFolder = path.join(instance.filesDir, 'kling-images');
+	fs.mkdirSync(path.join(outputFolder, 'batch'), { recursive: true });
+	await instance.importCredentials([examples.credentialEntry({ apiKey: api.apiKey, baseUrl: api.apiUrl })]);
+	const workflows = examples.configuredExamples({
+		outputFolder,
+		uploadUrl: receiver.url,
+		// The simulator finishes a task in a few seconds; the real API advises polling every 20–30 s.
+		pollInterval: realKey ? undefined : SIMULATOR_POLL_INTERVAL_S,
+	});
+	await instance.importWorkflows(workflows);
+	log(`imported ${workflows.length} workflows and the credential "${examples.CREDENTIAL.name}"`);
+
+	step(7, `starting n8n ${n8n.version} on http://localhost:${port}`);
+	const logFile = path.join(demoDir, 'n8n.log');
+	const logStream = fs.createWriteStream(logFile, { flags: 'a' });
+	const server = await instance.start({ port, ownerEmail, ownerPassword, echo: false });
+	cleanups.unshift(() => server.stop());
+	logStream.write(server.output());
+	server.child.stdout.pipe(logStream);
+	server.child.stderr.pipe(logStream);
+
+	const url = server.url;
+	const [first, second, third] = workflows;
+	const rel = (p) => {
+		const relative = path.relative(process.cwd(), p);
+		return relative && !relative.startsWith('..') ? relative : p;
+	};
+	process.stdout.write(
+		[
+			'',
+			`n8n ${n8n.version} is running at ${url}  (Node ${n8n.node.version}; log: ${rel(logFile)})`,
+			`  Log in with ${ownerEmail} / ${ownerPassword}  (N8N_OWNER_EMAIL / N8N_OWNER_PASSWORD)`,
+			`  CometAPI: ${realKey ? `the real API at ${api.apiUrl}` : `the local simulator at ${api.apiUrl} (set COMETAPI_API_KEY for the real API)`}`,
+			'',
+			`  Open "${first.name}"`,
+			`    ${url}/workflow/${first.id}`,
+			'  and press "Execute workflow": the images appear in the output of "Create Omni Image",',
+			`  and the files in ${rel(outputFolder)}.`,
+			'',
+			`  Also: "${second.name}"  ${url}/workflow/${second.id}`,
+			`        "${third.name}"  ${url}/workflow/${third.id}  (uploads land in ${rel(uploadsDir)})`,
+			'',
+			'  Press Ctrl-C to stop n8n and everything else this command started.',
+			'',
+		].join('\n'),
+	);
+
+	const exit = await server.exited;
+	if (!stopping) {
+		log(`n8n exited on its own (${exit.code ?? exit.signal}); see ${rel(logFile)}`);
+		await shutdown(1);
+	}
+}
+
+async function shutdown(code) {
+	if (stopping) return;
+	stopping = true;
+	for (const cleanup of cleanups) {
+		try {
+			await cleanup();
+		} catch (error) {
+			log(`while stopping: ${error.message}`);
+		}
+	}
+	process.exit(code);
+}
+
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+	process.on(signal, () => {
+		if (stopping) return;
+		log(`${signal}: stopping n8n and the services started for it …`);
+		shutdown(0);
+	});
+}
+
+main().catch(async (error) => {
+	process.stderr.write(`\nnpm start failed: ${error.message}\n`);
+	await shutdown(1);
+});
