@@ -1,7 +1,7 @@
 import type { IBinaryData, IExecuteFunctions, IHttpRequestOptions } from 'n8n-workflow';
 import { NodeOperationError } from 'n8n-workflow';
 
-import { backoffDelay, parseRetryAfter, RETRY } from '../transport/backoff';
+import { parseRetryAfter, retryDelay } from '../transport/backoff';
 import type { RequestSession } from '../transport';
 import { describeTransportFailure, transportFailureOf } from '../transport/network';
 import { extensionForMimeType, MIME_TYPES, sniffImageFormat } from './imageInfo';
@@ -97,12 +97,26 @@ function headerText(headers: Record<string, unknown>, name: string): string | un
 	return typeof value === 'string' ? value : undefined;
 }
 
-/** The MIME type to store: what the bytes are, else what the server declared if that is an image. */
-function resolveMimeType(head: Buffer, declared: string | undefined): string | undefined {
+/** Types a file server may send for any file; the bytes then have to show that it is an image. */
+const GENERIC_TYPES = new Set(['application/octet-stream', 'binary/octet-stream']);
+
+/** Image types whose bytes sniffImageFormat recognises, so a body that does not match is broken. */
+const KNOWN_IMAGE_TYPES = new Set([...Object.values(MIME_TYPES), 'image/jpg']);
+
+/**
+ * The MIME type to store, or why the answer is not an image. Only image content types pass (or a
+ * generic binary type whose bytes are an image): an error page sent with HTTP 200 must never be
+ * stored as the result.
+ */
+function resolveMimeType(head: Buffer, declared: string | undefined): { mimeType: string } | { problem: string } {
+	const type = declared?.split(';')[0].trim().toLowerCase() || undefined;
+	if (type && !type.startsWith('image/') && !GENERIC_TYPES.has(type)) {
+		return { problem: `the server answered with "${type}", not an image` };
+	}
 	const sniffed = sniffImageFormat(head);
-	if (sniffed) return MIME_TYPES[sniffed];
-	const type = declared?.split(';')[0].trim().toLowerCase();
-	return type?.startsWith('image/') ? type : undefined;
+	if (sniffed) return { mimeType: MIME_TYPES[sniffed] };
+	if (type?.startsWith('image/') && !KNOWN_IMAGE_TYPES.has(type)) return { mimeType: type };
+	return { problem: `the body is not a valid image (declared as ${type ? `"${type}"` : 'no content type'})` };
 }
 
 function safeFileStem(text: string): string {
@@ -147,13 +161,12 @@ async function downloadOnce(
 		);
 	}
 
-	const declaredType = headerText(response.headers, 'content-type');
-	const mimeType = resolveMimeType(await readHead(body, 16), declaredType);
-	if (!mimeType) {
+	const checked = resolveMimeType(await readHead(body, 16), headerText(response.headers, 'content-type'));
+	if ('problem' in checked) {
 		body.destroy();
-		const what = declaredType ? `"${declaredType.split(';')[0]}"` : 'no content type';
-		throw new DownloadFailure(`the server answered with ${what}, not an image`, false);
+		throw new DownloadFailure(checked.problem, false);
 	}
+	const mimeType = checked.mimeType;
 	const fileName = `${fileStem}.${extensionForMimeType(mimeType)}`;
 	const binary = await ctx.helpers.prepareBinaryData(
 		limitSize(body, session.maxDownloadBytes),
@@ -215,11 +228,27 @@ async function downloadWithRetry(
 		} catch (error) {
 			const reason = failureReason(error, session.signal);
 			if (reason.cancelled) throw describe('the execution was stopped');
-			const canRetry = attempt < RETRY.maxAttempts && Date.now() - startedAt < RETRY.maxRetryTimeMs;
-			if (!reason.transient || !canRetry) throw describe(reason.message);
-			await pause(reason.retryAfterMs ?? backoffDelay(attempt), session.signal);
+			const delay = reason.transient ? retryDelay(attempt, startedAt, reason.retryAfterMs) : undefined;
+			if (delay === undefined) throw describe(reason.message);
+			try {
+				await pause(delay, session.signal);
+			} catch {
+				throw describe('the execution was stopped');
+			}
 		}
 	}
+}
+
+function downloadError(
+	ctx: IExecuteFunctions,
+	message: string,
+	options: { itemIndex: number; description: string },
+): NodeOperationError {
+	const error = new NodeOperationError(ctx.getNode(), message, options);
+	// n8n swaps a message that mentions ECONNRESET, ETIMEDOUT, ... for a generic text, which would
+	// drop the task and item this one names.
+	error.message = message;
+	return error;
 }
 
 export interface DownloadSettings {
@@ -263,8 +292,8 @@ export async function downloadTaskImages(
 		sources.map(async ({ image, sourceUrl }) => {
 			const fileStem = `kling-${safeFileStem(task.task_id)}-${image.index}${settings.watermarked ? '-watermarked' : ''}`;
 			const binary = await downloadWithRetry(ctx, session, sourceUrl, fileStem, (reason) =>
-				new NodeOperationError(
-					ctx.getNode(),
+				downloadError(
+					ctx,
 					`Could not download image ${image.index} of task ${task.task_id}: ${reason} [item ${itemIndex}]`,
 					{
 						itemIndex,

@@ -15,6 +15,18 @@ export function backoffDelay(attempt: number): number {
 	return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
 }
 
+/**
+ * The wait before the attempt after `attempt`, or undefined when retrying is over: the attempts are
+ * used up, or the wait would end past the time budget. A long `Retry-After` therefore ends the
+ * retries at once instead of holding the workflow for as long as the server asks.
+ */
+export function retryDelay(attempt: number, startedAt: number, retryAfterMs?: number): number | undefined {
+	if (attempt >= RETRY.maxAttempts) return undefined;
+	const delay = retryAfterMs ?? backoffDelay(attempt);
+	if (Date.now() - startedAt + delay > RETRY.maxRetryTimeMs) return undefined;
+	return delay;
+}
+
 /** `Retry-After` as seconds or an HTTP date; undefined when absent or unreadable. */
 export function parseRetryAfter(value: unknown): number | undefined {
 	if (typeof value !== 'string' && typeof value !== 'number') return undefined;
@@ -31,8 +43,9 @@ export function parseRetryAfter(value: unknown): number | undefined {
 export class BackoffGate {
 	private resumeAt = 0;
 
+	/** `ms` comes from retryDelay, which already keeps it within the retry time budget. */
 	pauseFor(ms: number): void {
-		this.resumeAt = Math.max(this.resumeAt, Date.now() + Math.min(ms, RETRY.maxDelayMs * 2));
+		this.resumeAt = Math.max(this.resumeAt, Date.now() + Math.min(ms, RETRY.maxRetryTimeMs));
 	}
 
 	async whenOpen(signal?: AbortSignal): Promise<void> {

@@ -10,7 +10,7 @@ import { NodeApiError } from 'n8n-workflow';
 
 import type { Limiter } from '../helpers/limiter';
 import { pause } from '../helpers/sleep';
-import { backoffDelay, BackoffGate, parseRetryAfter, RETRY } from './backoff';
+import { BackoffGate, parseRetryAfter, retryDelay } from './backoff';
 import { describeTransportFailure, transportFailureOf, type TransportFailure } from './network';
 
 export const CREDENTIAL_TYPE = 'cometApiKlingApi';
@@ -43,6 +43,8 @@ export interface ApiCall {
 	itemIndex: number;
 	/** Named in errors so a user can find a task whose create request got no answer. */
 	externalTaskId?: string;
+	/** The queried task, named in errors. */
+	taskId?: string;
 }
 
 /**
@@ -59,6 +61,9 @@ export class CometApiError extends NodeApiError {
 		transient = false,
 	) {
 		super(node, response, options);
+		// NodeApiError swaps a message that mentions ECONNRESET, ETIMEDOUT, ... for a generic text,
+		// which would drop what matters here: that a task may exist, which URL, which item.
+		this.message = options.message;
 		this.transient = transient;
 	}
 }
@@ -96,33 +101,38 @@ export async function apiRequest(
 		}
 	};
 	for (let attempt = 1; ; attempt++) {
-		try {
-			await session.gate.whenOpen(session.signal);
-		} catch {
-			throw cancelledError(this, call);
-		}
-		const outcome = await sendOnce.call(this, session, call);
-		const canRetry =
-			attempt < RETRY.maxAttempts && Date.now() - startedAt < RETRY.maxRetryTimeMs;
+		const outcome = await sendOnce.call(this, session, call, (retryAfterMs) =>
+			retryDelay(attempt, startedAt, retryAfterMs),
+		);
 
 		if (outcome.type === 'ok') return outcome.data;
 		if (outcome.type === 'rateLimited') {
-			// Nothing was created: always safe to retry, and every other request waits too.
-			if (!canRetry) throw apiError(this, call, outcome.error, true);
-			session.gate.pauseFor(outcome.retryAfterMs ?? backoffDelay(attempt));
+			// Nothing was created: always safe to retry. sendOnce already paused every request.
+			if (outcome.retryDelayMs === undefined) throw apiError(this, call, outcome.error, true);
 			continue;
 		}
 		if (outcome.type === 'transport') {
-			if (outcome.failure.kind === 'cancelled') throw cancelledError(this, call);
+			if (outcome.failure.kind === 'cancelled') {
+				// A create stopped in flight may still have reached the API.
+				if (call.kind === 'create' && outcome.sent) {
+					throw createMayExistError(this, call, 'the execution was stopped');
+				}
+				throw cancelledError(this, call);
+			}
 			const safeToRetry = call.kind === 'query' || outcome.failure.kind === 'notSent';
 			if (!safeToRetry) throw createMayExistError(this, call, describeTransportFailure(outcome.failure));
-			if (!canRetry) throw unreachableError(this, session, call, outcome.failure);
-			await wait(backoffDelay(attempt));
+			const delay = retryDelay(attempt, startedAt);
+			if (delay === undefined) throw unreachableError(this, session, call, outcome.failure);
+			await wait(delay);
 			continue;
 		}
 		// An answer came back but it is an error.
-		if (outcome.transient && call.kind === 'query' && canRetry) {
-			await wait(outcome.retryAfterMs ?? backoffDelay(attempt));
+		const delay =
+			outcome.transient && call.kind === 'query'
+				? retryDelay(attempt, startedAt, outcome.retryAfterMs)
+				: undefined;
+		if (delay !== undefined) {
+			await wait(delay);
 			continue;
 		}
 		if (outcome.transient && call.kind === 'create') {
@@ -135,6 +145,8 @@ export async function apiRequest(
 
 interface ProviderError {
 	httpStatus: number;
+	/** Out of balance or quota: not worth retrying, and not a key problem. */
+	account: boolean;
 	code?: unknown;
 	message: string;
 	requestId?: string;
@@ -143,14 +155,16 @@ interface ProviderError {
 
 type SendOutcome =
 	| { type: 'ok'; data: IDataObject }
-	| { type: 'rateLimited'; retryAfterMs?: number; error: ProviderError }
-	| { type: 'transport'; failure: TransportFailure }
+	| { type: 'rateLimited'; retryAfterMs?: number; retryDelayMs?: number; error: ProviderError }
+	| { type: 'transport'; failure: TransportFailure; sent: boolean }
 	| { type: 'error'; transient: boolean; retryAfterMs?: number; error: ProviderError };
 
+/** Sends one attempt. `retryIn` says how long to wait after a 429, or undefined to give up. */
 async function sendOnce(
 	this: IExecuteFunctions,
 	session: RequestSession,
 	call: ApiCall,
+	retryIn: (retryAfterMs?: number) => number | undefined,
 ): Promise<SendOutcome> {
 	const options: IHttpRequestOptions = {
 		method: call.method,
@@ -166,18 +180,31 @@ async function sendOnce(
 		options.json = true;
 	}
 
-	let response: FullResponse;
+	let sent = false;
 	try {
-		response = (await session.apiLimit(async () => {
+		return await session.apiLimit(async () => {
+			// Checked once a slot is free, so a 429 also holds back the requests already queued for one.
+			await session.gate.whenOpen(session.signal);
 			// n8n replaces the request's abort signal with the execution's own, so a run that stopped
 			// itself (first failure without "Continue On Fail") must not send what is still queued.
 			if (session.signal?.aborted) throw Object.assign(new Error('stopped'), { code: 'ERR_CANCELED' });
-			return await this.helpers.httpRequestWithAuthentication.call(this, CREDENTIAL_TYPE, options);
-		})) as FullResponse;
+			sent = true;
+			const response = (await this.helpers.httpRequestWithAuthentication.call(
+				this,
+				CREDENTIAL_TYPE,
+				options,
+			)) as FullResponse;
+			const outcome = interpretResponse(response);
+			if (outcome.type === 'rateLimited') {
+				// Close the gate before this slot frees, or the request queued next would go out at once.
+				outcome.retryDelayMs = retryIn(outcome.retryAfterMs);
+				if (outcome.retryDelayMs !== undefined) session.gate.pauseFor(outcome.retryDelayMs);
+			}
+			return outcome;
+		});
 	} catch (error) {
-		return { type: 'transport', failure: transportFailureOf(error, session.signal) };
+		return { type: 'transport', failure: transportFailureOf(error, session.signal), sent };
 	}
-	return interpretResponse(response);
 }
 
 function interpretResponse(response: FullResponse): SendOutcome {
@@ -186,7 +213,7 @@ function interpretResponse(response: FullResponse): SendOutcome {
 	const retryAfterMs = parseRetryAfter(response.headers['retry-after']);
 
 	if (!envelope) {
-		const error = providerError(status, {}, `unreadable answer (HTTP ${status}, not JSON)`);
+		const error = providerError(status, {}, 'unreadable answer (not JSON)');
 		if (status === 429) return { type: 'rateLimited', retryAfterMs, error };
 		return { type: 'error', transient: status < 400 || status >= 500, error };
 	}
@@ -200,10 +227,20 @@ function interpretResponse(response: FullResponse): SendOutcome {
 		return { type: 'error', transient: true, error };
 	}
 	const error = providerError(status, envelope);
-	if (status === 429 || Number(envelope.code) === 429) {
+	if ((status === 429 || Number(envelope.code) === 429) && !error.account) {
 		return { type: 'rateLimited', retryAfterMs, error };
 	}
 	return { type: 'error', transient: status >= 500, retryAfterMs, error };
+}
+
+/**
+ * No balance, quota or an account in arrears: retrying cannot help. Kling sends these as HTTP 429
+ * with codes 1100–1102; CometAPI as `insufficient_user_quota` or a message about the balance.
+ */
+function isAccountError(status: number, envelope: ApiEnvelope): boolean {
+	if (status === 402 || ['1100', '1101', '1102'].includes(String(envelope.code))) return true;
+	const text = `${String(envelope.code ?? '')} ${typeof envelope.message === 'string' ? envelope.message : ''}`;
+	return /balance|arrear|insufficient[_ ](user[_ ])?quota|quota is not enough|payment required/i.test(text);
 }
 
 function parseEnvelope(body: unknown): ApiEnvelope | undefined {
@@ -231,6 +268,7 @@ function providerError(status: number, envelope: ApiEnvelope, fallback?: string)
 	if (requestId) parts.push(`request ID ${requestId}`);
 	return {
 		httpStatus: status,
+		account: isAccountError(status, envelope),
 		code: envelope.code,
 		message,
 		requestId,
@@ -238,10 +276,9 @@ function providerError(status: number, envelope: ApiEnvelope, fallback?: string)
 	};
 }
 
-const CALL_LABEL: Record<ApiCallKind, string> = {
-	create: 'create the image task',
-	query: 'query the task',
-};
+function callLabel(call: ApiCall): string {
+	return call.kind === 'create' ? 'create the image task' : `query task ${call.taskId ?? ''}`.trim();
+}
 
 function apiError(
 	ctx: IExecuteFunctions,
@@ -259,7 +296,7 @@ function apiError(
 		ctx.getNode(),
 		response,
 		{
-			message: `CometAPI could not ${CALL_LABEL[call.kind]}: ${error.summary}`,
+			message: `CometAPI could not ${callLabel(call)}: ${error.summary} [item ${call.itemIndex}]`,
 			description: hintFor(error),
 			httpCode: String(error.httpStatus),
 			itemIndex: call.itemIndex,
@@ -269,6 +306,9 @@ function apiError(
 }
 
 function hintFor(error: ProviderError): string | undefined {
+	if (error.account) {
+		return 'Your CometAPI balance or quota does not cover this request. Top it up, then run the item again.';
+	}
 	if (error.httpStatus === 401 || error.httpStatus === 403) {
 		return 'Check the API key in the CometAPI credential.';
 	}
@@ -289,7 +329,7 @@ function createMayExistError(ctx: IExecuteFunctions, call: ApiCall, what: string
 		ctx.getNode(),
 		{ message: what },
 		{
-			message: `The create request got no usable answer (${what}): the task may have been created and charged`,
+			message: `The create request got no usable answer (${what}): the task may have been created and charged [item ${call.itemIndex}]`,
 			description: `It was not sent again, so that nothing is paid for twice. ${lookup}`,
 			itemIndex: call.itemIndex,
 		},
@@ -306,7 +346,7 @@ function unreachableError(
 		ctx.getNode(),
 		{ message: describeTransportFailure(failure) },
 		{
-			message: `Could not reach CometAPI at ${session.baseUrl} to ${CALL_LABEL[call.kind]}: ${describeTransportFailure(failure)}`,
+			message: `Could not reach CometAPI at ${session.baseUrl} to ${callLabel(call)}: ${describeTransportFailure(failure)} [item ${call.itemIndex}]`,
 			description: 'Check the Base URL in the CometAPI credential and the network.',
 			itemIndex: call.itemIndex,
 		},
@@ -318,7 +358,10 @@ function cancelledError(ctx: IExecuteFunctions, call: ApiCall): CometApiError {
 	return new CometApiError(
 		ctx.getNode(),
 		{ message: 'cancelled' },
-		{ message: 'The execution was stopped', itemIndex: call.itemIndex },
+		{
+			message: `The execution was stopped before CometAPI could ${callLabel(call)} [item ${call.itemIndex}]`,
+			itemIndex: call.itemIndex,
+		},
 	);
 }
 
@@ -352,5 +395,6 @@ export async function queryTask(
 		method: 'GET',
 		path: `${OMNI_IMAGE_PATH}/${encodeURIComponent(taskId)}`,
 		itemIndex,
+		taskId,
 	});
 }
