@@ -294,7 +294,7 @@ const badInputs: BadInput[] = [
 			name: `${operation}: task ID expression resolving to an object`,
 			params: { operation },
 			json: { task_id: { id: 'x' } },
-			message: 'Task ID is empty [item 0]',
+			message: 'Task ID must be text, got an object [item 0]',
 		},
 	]),
 ];
@@ -392,13 +392,9 @@ describe('values at their limits are sent, and the API accepts them', () => {
 	});
 });
 
-/**
- * Known gaps in helpers/createRequest.ts (owned elsewhere; see docs/RELIABILITY.md). Each test
- * states the wanted behaviour and is marked `failing` while the bug is there: when it is fixed,
- * jest reports these as failed, and `it.failing` should become `it`.
- */
-describe('expressions resolving to the wrong type (known gaps)', () => {
-	it.failing('a prompt expression resolving to an object is an error, not "[object Object]"', async () => {
+/** Expressions can resolve to any type: a wrong one is a clear error, never a paid "[object Object]". */
+describe('expressions resolving to the wrong type', () => {
+	it('a prompt expression resolving to an object is an error, not "[object Object]"', async () => {
 		const { error } = await runKling(sim, create({ prompt: '={{ $json.obj }}' }), {
 			inputItems: [{ json: { obj: { scene: 'beach' } } }],
 		});
@@ -406,7 +402,7 @@ describe('expressions resolving to the wrong type (known gaps)', () => {
 		expect(errorMessage(error)).toMatch(/Prompt .*\[item 0\]$/);
 	});
 
-	it.failing('an external task ID expression resolving to an object is an error, not "[object Object]"', async () => {
+	it('an external task ID expression resolving to an object is an error, not "[object Object]"', async () => {
 		const { error } = await runKling(sim, create({ additionalFields: { externalTaskId: '={{ $json.obj }}' } }), {
 			inputItems: [{ json: { obj: { id: 1 } } }],
 		});
@@ -414,7 +410,7 @@ describe('expressions resolving to the wrong type (known gaps)', () => {
 		expect(errorMessage(error)).toMatch(/External Task ID .*\[item 0\]$/);
 	});
 
-	it.failing('a callback URL expression resolving to an object names the field', async () => {
+	it('a callback URL expression resolving to an object names the field', async () => {
 		const { error } = await runKling(sim, create({ additionalFields: { callbackUrl: '={{ $json.obj }}' } }), {
 			inputItems: [{ json: { obj: { url: 'https://example.com' } } }],
 		});
@@ -422,13 +418,13 @@ describe('expressions resolving to the wrong type (known gaps)', () => {
 		expect(errorMessage(error)).toMatch(/Callback URL .*\[item 0\]$/);
 	});
 
-	it.failing('an expression with a syntax error names the field and item', async () => {
+	it('an expression with a syntax error names the field and item', async () => {
 		const { error } = await runKling(sim, create({ prompt: '={{ $json. }}' }));
 		expect(sim.requests).toHaveLength(0);
 		expect(errorMessage(error)).toMatch(/Prompt.*\[item 0\]$/);
 	});
 
-	it('meanwhile a syntax error or an object callback URL still stops before any request', async () => {
+	it('a syntax error or an object callback URL stops before any request', async () => {
 		await runKling(sim, create({ prompt: '={{ $json. }}' }));
 		await runKling(sim, create({ additionalFields: { callbackUrl: '={{ $json.obj }}' } }), {
 			inputItems: [{ json: { obj: {} } }],

@@ -26,16 +26,17 @@ export interface CreateRequest {
 	externalTaskId?: string;
 }
 
+/** As n8n hands them over: expressions may have resolved to any type. */
 interface ReferenceImageEntry {
 	source?: string;
-	url?: string;
-	binaryPropertyName?: string;
+	url?: unknown;
+	binaryPropertyName?: unknown;
 }
 
 interface AdditionalFields {
 	watermark?: boolean;
-	callbackUrl?: string;
-	externalTaskId?: string;
+	callbackUrl?: unknown;
+	externalTaskId?: unknown;
 	generateExternalTaskId?: boolean;
 }
 
@@ -53,12 +54,29 @@ export class CreateRequestBuilder {
 		});
 	}
 
-	private parameter<T>(name: string, fallback: T): T {
-		return this.ctx.getNodeParameter(name, this.itemIndex, fallback) as T;
+	/** A parameter's value; an expression that cannot be evaluated names the field and item. */
+	private parameter<T>(name: string, label: string, fallback: T): T {
+		try {
+			return this.ctx.getNodeParameter(name, this.itemIndex, fallback) as T;
+		} catch (error) {
+			return this.fail(`Could not read "${label}": ${(error as Error).message}`);
+		}
+	}
+
+	/**
+	 * A text field's value. Expressions can resolve to anything: numbers are fine as text, but an
+	 * object or list would be sent as "[object Object]" and paid for, so it is an error.
+	 */
+	private text(value: unknown, label: string): string {
+		if (value === undefined || value === null) return '';
+		if (typeof value === 'string') return value;
+		if (typeof value === 'number') return String(value);
+		const kind = Array.isArray(value) ? 'a list' : typeof value === 'object' ? 'an object' : `"${String(value)}"`;
+		return this.fail(`${label} must be text, got ${kind}`);
 	}
 
 	private choice(name: string, label: string, allowed: string[], fallback: string): string {
-		const value = String(this.parameter(name, fallback) ?? '').trim();
+		const value = this.text(this.parameter(name, label, fallback), label).trim();
 		if (!allowed.includes(value)) {
 			this.fail(`${label} "${value}" is not supported`, `Use one of: ${allowed.join(', ')}.`);
 		}
@@ -66,7 +84,7 @@ export class CreateRequestBuilder {
 	}
 
 	private integer(name: string, label: string, min: number, max: number, fallback: number): number {
-		const raw = this.parameter<unknown>(name, fallback);
+		const raw = this.parameter<unknown>(name, label, fallback);
 		const value = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
 		if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
 			this.fail(`${label} must be a whole number from ${min} to ${max}, got "${String(raw)}"`);
@@ -75,7 +93,7 @@ export class CreateRequestBuilder {
 	}
 
 	private prompt(): string {
-		const prompt = String(this.parameter('prompt', '') ?? '');
+		const prompt = this.text(this.parameter('prompt', 'Prompt', ''), 'Prompt');
 		if (prompt.trim() === '') this.fail('Prompt is empty', 'Describe the image to generate.');
 		const length = [...prompt].length;
 		if (length > LIMITS.promptMaxChars) {
@@ -84,8 +102,8 @@ export class CreateRequestBuilder {
 		return prompt;
 	}
 
-	private urlReference(url: string | undefined, position: number): string {
-		const text = (url ?? '').trim();
+	private urlReference(url: unknown, position: number): string {
+		const text = this.text(url, `Reference image ${position} URL`).trim();
 		let parsed: URL | undefined;
 		try {
 			parsed = new URL(text);
@@ -102,9 +120,9 @@ export class CreateRequestBuilder {
 	}
 
 	/** The binary as raw Base64 (the API rejects a `data:` prefix), after the contract's checks. */
-	private async binaryReference(propertyName: string | undefined, position: number): Promise<string> {
-		const name = (propertyName ?? '').trim();
+	private async binaryReference(propertyName: unknown, position: number): Promise<string> {
 		const label = `Reference image ${position}`;
+		const name = this.text(propertyName, `${label} binary field`).trim();
 		if (!name) this.fail(`${label}: the input binary field name is empty`);
 		const binary = this.ctx.getInputData()[this.itemIndex]?.binary?.[name];
 		if (!binary) {
@@ -142,7 +160,7 @@ export class CreateRequestBuilder {
 	}
 
 	private async imageList(): Promise<IDataObject[]> {
-		const entries = this.parameter<{ image?: ReferenceImageEntry[] }>('referenceImages', {}).image ?? [];
+		const entries = this.parameter<{ image?: ReferenceImageEntry[] }>('referenceImages', 'Reference Images', {}).image ?? [];
 		const list: IDataObject[] = [];
 		for (const [offset, entry] of entries.entries()) {
 			const position = offset + 1;
@@ -156,9 +174,9 @@ export class CreateRequestBuilder {
 	}
 
 	private elementList(): IDataObject[] {
-		const entries = this.parameter<{ element?: Array<{ elementId?: unknown }> }>('elements', {}).element ?? [];
+		const entries = this.parameter<{ element?: Array<{ elementId?: unknown }> }>('elements', 'Elements', {}).element ?? [];
 		return entries.map((entry, offset) => {
-			const id = String(entry.elementId ?? '').trim();
+			const id = this.text(entry.elementId, `Element ${offset + 1} ID`).trim();
 			if (!id) this.fail(`Element ${offset + 1}: the element ID is empty`);
 			// Kling element IDs are numbers; keep anything else (or too large for a JS number) as text.
 			const numeric = /^\d+$/.test(id) && Number.isSafeInteger(Number(id));
@@ -175,8 +193,8 @@ export class CreateRequestBuilder {
 		return { n: this.integer('n', 'Number of Images', LIMITS.nMin, LIMITS.nMax, 1) };
 	}
 
-	private callbackUrl(value: string | undefined): string | undefined {
-		const text = (value ?? '').trim();
+	private callbackUrl(value: unknown): string | undefined {
+		const text = this.text(value, 'Callback URL').trim();
 		if (!text) return undefined;
 		try {
 			const url = new URL(text);
@@ -188,7 +206,7 @@ export class CreateRequestBuilder {
 	}
 
 	private externalTaskId(fields: AdditionalFields): string | undefined {
-		const given = String(fields.externalTaskId ?? '').trim();
+		const given = this.text(fields.externalTaskId, 'External Task ID').trim();
 		if (given) return given;
 		if (!fields.generateExternalTaskId) return undefined;
 		const random = Math.random().toString(36).slice(2, 10);
@@ -210,7 +228,7 @@ export class CreateRequestBuilder {
 		const resultType = this.choice('resultType', 'Result Type', RESULT_TYPES, 'single');
 		const counts = this.countOptions(resultType);
 		const aspectRatio = this.choice('aspectRatio', 'Aspect Ratio', ASPECT_RATIOS, 'auto');
-		const fields = this.parameter<AdditionalFields>('additionalFields', {});
+		const fields = this.parameter<AdditionalFields>('additionalFields', 'Additional Fields', {});
 		if (options.requireWatermark && fields.watermark !== true) {
 			this.fail(
 				'"Download Watermarked Image" is on but "Watermark" is not',
