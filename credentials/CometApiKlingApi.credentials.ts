@@ -50,8 +50,9 @@ export class CometApiKlingApi implements ICredentialType {
 
 	/**
 	 * The API has no free "who am I" call, so the test queries a task id no account has: that costs
-	 * nothing. A valid key gets `task_not_exist`, which may come as HTTP 200, 400 or 404, so only
-	 * 401/403 (a rejected key) and server errors fail the test.
+	 * nothing. A valid key gets `task_not_exist`, which may come as HTTP 200, 400 or 404, so only a
+	 * rejected key (401/403, as an HTTP status or as the body's `code`) and server errors fail the test.
+	 * The body rules also cover n8n 1.x, which ignores the `except` list and treats every status as success.
 	 */
 	test: ICredentialTestRequest = {
 		request: {
@@ -61,14 +62,18 @@ export class CometApiKlingApi implements ICredentialType {
 			ignoreHttpStatusErrors: { ignore: true, except: [401, 403, 500, 502, 503, 504] },
 		},
 		rules: [
-			{
-				type: 'responseCode',
-				properties: { value: 401, message: 'CometAPI rejected the API key (HTTP 401). Check the key.' },
-			},
-			{
-				type: 'responseCode',
-				properties: { value: 403, message: 'CometAPI refused this API key (HTTP 403). Check the key and its permissions.' },
-			},
-		],
+			...[401, 403].map((status) => ({
+				type: 'responseCode' as const,
+				properties: { value: status, message: rejectedKeyMessage(`HTTP ${status}`) },
+			})),
+			...[401, 403].map((code) => ({
+				type: 'responseSuccessBody' as const,
+				properties: { key: 'code', value: code, message: rejectedKeyMessage(`code ${code}`) },
+			})),
+		] as ICredentialTestRequest['rules'],
 	};
+}
+
+function rejectedKeyMessage(answer: string): string {
+	return `CometAPI rejected the API key (${answer}). Check the key.`;
 }
