@@ -2,7 +2,7 @@ import type { IBinaryData, IExecuteFunctions, IHttpRequestOptions } from 'n8n-wo
 import { NodeOperationError } from 'n8n-workflow';
 
 import { parseRetryAfter, retryDelay } from '../transport/backoff';
-import type { RequestSession } from '../transport';
+import { requestSignal, type RequestSession } from '../transport';
 import { describeTransportFailure, transportFailureOf } from '../transport/network';
 import { extensionForMimeType, MIME_TYPES, sniffImageFormat } from './imageInfo';
 import { pause } from './sleep';
@@ -137,7 +137,7 @@ async function downloadOnce(
 		returnFullResponse: true,
 		ignoreHttpStatusErrors: true,
 		timeout: session.timeoutMs,
-		abortSignal: session.signal,
+		abortSignal: requestSignal(session),
 	};
 	const response = (await ctx.helpers.httpRequest(options)) as StreamResponse;
 	const body = response.body;

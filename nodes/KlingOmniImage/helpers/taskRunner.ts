@@ -69,6 +69,7 @@ class TaskPoller {
 				this.settleAll((taskId, itemIndex) => stoppedError(this.ctx, taskId, itemIndex));
 				return;
 			}
+			const roundStartedAt = Date.now();
 			await this.pollRound();
 			if (this.pending.size > 0 && Date.now() >= deadline) {
 				this.settleAll((taskId, itemIndex, entry) =>
@@ -76,7 +77,8 @@ class TaskPoller {
 				);
 				return;
 			}
-			delay = this.settings.pollIntervalMs;
+			// Rounds start one interval apart; a slow round (many tasks) does not push the next one back.
+			delay = Math.max(0, roundStartedAt + this.settings.pollIntervalMs - Date.now());
 		}
 	}
 

@@ -81,6 +81,14 @@ interface ApiEnvelope {
 	data?: unknown;
 }
 
+/**
+ * The session's stop signal, wrapped per request: the HTTP client adds an abort listener to the
+ * signal it gets, and with many requests in flight on one signal Node warns about a listener leak.
+ */
+export function requestSignal(session: RequestSession): AbortSignal | undefined {
+	return session.signal && AbortSignal.any([session.signal]);
+}
+
 export function normalizeBaseUrl(baseUrl: unknown): string {
 	const text = typeof baseUrl === 'string' && baseUrl.trim() ? baseUrl.trim() : DEFAULT_BASE_URL;
 	return text.replace(/\/+$/, '');
@@ -173,7 +181,7 @@ async function sendOnce(
 		returnFullResponse: true,
 		ignoreHttpStatusErrors: true,
 		timeout: session.timeoutMs,
-		abortSignal: session.signal,
+		abortSignal: requestSignal(session),
 	};
 	if (call.body) {
 		options.body = call.body;
