@@ -13,7 +13,7 @@ import type { INodeExecutionData } from 'n8n-workflow';
 import { backoffDelay, parseRetryAfter, RETRY, retryDelay } from '../nodes/KlingOmniImage/transport/backoff';
 import { createReferencePng, startSimulator, type Fault, type Simulator } from '../simulator';
 import { binaryToBuffer } from './harness';
-import { API_KEY, createParams, errorMessage, runKling, startSim } from './support/kling';
+import { API_KEY, createParams, errorMessage, runKling, startSim, withFastBackoff } from './support/kling';
 
 /** Seeded tasks (created directly, not by the node) finish at once; SEED_FAIL ones fail. */
 const SEED = 'seed: finishes at once';
@@ -108,19 +108,6 @@ function retryAfterZero(status: number, times = 1): Fault {
 	return { route: 'query', type: 'status', status, headers: { 'Retry-After': '0' }, times };
 }
 
-/**
- * Shrinks the backoff (not Retry-After) to keep retry tests fast. The real constants are unit-tested
- * below, and the create tests with a 429 and with a refused connection wait the real backoff.
- */
-async function withFastBackoff<T>(run: () => Promise<T>): Promise<T> {
-	const saved = { ...RETRY };
-	Object.assign(RETRY, { baseDelayMs: 5, maxDelayMs: 20 });
-	try {
-		return await run();
-	} finally {
-		Object.assign(RETRY, saved);
-	}
-}
 
 async function freePort(): Promise<number> {
 	const server = createServer();

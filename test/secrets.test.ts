@@ -9,7 +9,6 @@ import type * as Core from 'n8n-core';
 
 import type * as Internals from './harness/n8n-internals';
 import type * as Support from './support/kling';
-import type * as Backoff from '../nodes/KlingOmniImage/transport/backoff';
 import type { INodeParameters } from 'n8n-workflow';
 
 import type { Fault, Simulator } from '../simulator';
@@ -19,8 +18,7 @@ import type { Fault, Simulator } from '../simulator';
 process.env.N8N_LOG_LEVEL = 'debug';
 const { Container, Logger } = require('./harness/n8n-internals') as typeof Internals;
 const { ErrorReporter } = require('n8n-core') as typeof Core;
-const { RETRY } = require('../nodes/KlingOmniImage/transport/backoff') as typeof Backoff;
-const { API_KEY, createParams, errorMessage, everythingVisible, runKling, startSim } =
+const { API_KEY, createParams, errorMessage, everythingVisible, runKling, startSim, withFastBackoff } =
 	require('./support/kling') as typeof Support;
 
 const WRONG_KEY = 'sk-wrong-0a1b2c3d4e5f60718293';
@@ -94,16 +92,6 @@ function expectKeyOnlyOnApiHost(key = API_KEY): void {
 	}
 }
 
-/** Shorter backoff waits (not Retry-After); the retry policy itself is tested in faults.test.ts. */
-async function withFastBackoff<T>(run: () => Promise<T>): Promise<T> {
-	const saved = { ...RETRY };
-	Object.assign(RETRY, { baseDelayMs: 5, maxDelayMs: 20 });
-	try {
-		return await run();
-	} finally {
-		Object.assign(RETRY, saved);
-	}
-}
 
 async function seedTasks(count: number, prompt = SEED): Promise<string[]> {
 	const ids: string[] = [];

@@ -1,4 +1,5 @@
 import { CometApiKlingApi } from '../../credentials/CometApiKlingApi.credentials';
+import { RETRY } from '../../nodes/KlingOmniImage/transport/backoff';
 import { KlingOmniImage } from '../../nodes/KlingOmniImage/KlingOmniImage.node';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../../simulator';
 import { runNode, type RunNodeOptions, type RunNodeResult } from '../harness';
@@ -54,4 +55,18 @@ export function everythingVisible(result: RunNodeResult): string {
 			json: JSON.parse(JSON.stringify(error, Object.getOwnPropertyNames(error).filter((k) => k !== 'cause'))),
 		},
 	});
+}
+
+/**
+ * Shrinks the retry backoff (not Retry-After) to keep retry tests fast. The real constants are
+ * unit-tested in faults.test.ts, where some create tests also wait the real backoff.
+ */
+export async function withFastBackoff<T>(run: () => Promise<T>): Promise<T> {
+	const saved = { ...RETRY };
+	Object.assign(RETRY, { baseDelayMs: 5, maxDelayMs: 20 });
+	try {
+		return await run();
+	} finally {
+		Object.assign(RETRY, saved);
+	}
 }
