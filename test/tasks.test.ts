@@ -154,6 +154,23 @@ describe('Wait for Completion', () => {
 		expect((error as { description?: string }).description).toContain(`item 1: task ${created[1].json.task_id}`);
 	});
 
+	it('names the other items\' tasks that may still finish when the run stops at a failure', async () => {
+		const slow = await startSim({ taskDurationMs: 60_000 });
+		try {
+			const { output } = await runKling(slow, createParams({ waitForCompletion: false }), {
+				inputItems: [{ json: {} }, { json: {} }],
+			});
+			slow.failTask(output[0][0].json.task_id as string, 'Policy');
+			const { error } = await runKling(slow, { operation: 'waitForCompletion', options: FAST }, { inputItems: output[0] });
+			expect(errorMessage(error)).toMatch(/failed: Policy \[item 0\]/);
+			expect((error as { description?: string }).description).toContain(
+				`item 1: task ${output[0][1].json.task_id} (may still finish)`,
+			);
+		} finally {
+			await slow.close();
+		}
+	});
+
 	it('stops promptly when the workflow is stopped', async () => {
 		const slow = await startSim({ taskDurationMs: 60_000 });
 		try {

@@ -37,7 +37,8 @@ interface JobProgress {
 	state: string;
 }
 
-type PollResult = { task: KlingTask } | { error: NodeError };
+/** `stillRunning`: the wait ended (stopped, or out of time) while the task may still finish. */
+type PollResult = { task: KlingTask } | { error: NodeError; stillRunning?: boolean };
 
 /**
  * Polls every pending task together, one round per interval, instead of one loop per item: a batch
@@ -91,7 +92,7 @@ class TaskPoller {
 		makeError: (taskId: string, itemIndex: number, entry: { lastError?: NodeError; lastStatus?: string }) => NodeError,
 	): void {
 		for (const [taskId, entry] of this.pending) {
-			entry.resolve({ error: makeError(taskId, entry.itemIndex, entry) });
+			entry.resolve({ error: makeError(taskId, entry.itemIndex, entry), stillRunning: true });
 		}
 		this.pending.clear();
 	}
@@ -200,8 +201,8 @@ export class TaskRunner {
 		this.progress.set(itemIndex, { itemIndex, taskId, state });
 	}
 
-	private failed(itemIndex: number, error: NodeError, taskId?: string): ItemOutcome {
-		this.record(itemIndex, 'failed', taskId);
+	private failed(itemIndex: number, error: NodeError, taskId?: string, state = 'failed'): ItemOutcome {
+		this.record(itemIndex, state, taskId);
 		if (this.settings.failFast && !this.firstFailure) {
 			this.firstFailure = { itemIndex, error };
 			this.stopController.abort();
@@ -232,13 +233,15 @@ export class TaskRunner {
 
 	private async finish(poller: TaskPoller, taskId: string, itemIndex: number): Promise<ItemOutcome> {
 		const polled = await poller.waitFor(taskId, itemIndex);
-		if ('error' in polled) return this.failed(itemIndex, polled.error, taskId);
+		if ('error' in polled) {
+			return this.failed(itemIndex, polled.error, taskId, polled.stillRunning ? 'may still finish' : 'failed');
+		}
 		const task = polled.task;
 		this.record(itemIndex, task.status, taskId);
 		if (task.status === 'failed') return this.failed(itemIndex, taskFailedError(this.ctx, task, itemIndex), taskId);
 		try {
 			const downloads = await downloadTaskImages(this.ctx, this.session, task, itemIndex, this.settings.download);
-			this.record(itemIndex, 'downloaded', taskId);
+			this.record(itemIndex, 'succeeded', taskId);
 			return { itemIndex, items: imageItems(task, downloads, itemIndex, this.settings.download) };
 		} catch (error) {
 			return this.failed(itemIndex, asNodeError(this.ctx, error, itemIndex), taskId);
