@@ -187,3 +187,31 @@ describe('Wait for Completion', () => {
 		}
 	});
 });
+
+describe('Answers the contract allows that need care', () => {
+	it('keeps polling a task it just created when the API does not know it yet', async () => {
+		sim.addFault({ route: 'query', type: 'status', status: 404, body: { code: 1203, message: 'task_not_exist' } });
+		const { output, error } = await runKling(sim, createParams());
+		expect(error).toBeUndefined();
+		expect(output[0][0].binary?.data).toBeDefined();
+		expect(sim.apiRequests('create')).toHaveLength(1);
+		expect(sim.apiRequests('query').length).toBeGreaterThanOrEqual(2);
+	});
+
+	it('fails at once when a task id given to Wait for Completion does not exist', async () => {
+		const { error } = await runKling(sim, { operation: 'waitForCompletion', taskId: 'no-such-task', options: FAST });
+		expect(errorMessage(error)).toMatch(/task_not_exist/);
+		expect(sim.apiRequests('query')).toHaveLength(1);
+	});
+
+	it('reports a create answer without a task id as a task that may exist, and does not resend it', async () => {
+		sim.addFault({ route: 'create', type: 'status', status: 200, body: { code: 0, message: 'SUCCEED', data: {} } });
+		const { error } = await runKling(sim, createParams({ additionalFields: { externalTaskId: 'ext-42' } }));
+		expect(errorMessage(error)).toBe(
+			'CometAPI accepted the create request but sent no task ID: the task may have been created and charged [item 0]',
+		);
+		expect((error as { description?: string }).description).toContain('ext-42');
+		expect(sim.apiRequests('create')).toHaveLength(1);
+		expect(sim.apiRequests('query')).toHaveLength(0);
+	});
+});

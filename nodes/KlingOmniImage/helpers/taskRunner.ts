@@ -40,12 +40,21 @@ interface JobProgress {
 /** `stillRunning`: the wait ended (stopped, or out of time) while the task may still finish. */
 type PollResult = { task: KlingTask } | { error: NodeError; stillRunning?: boolean };
 
+interface PendingTask {
+	itemIndex: number;
+	/** Created by this run: the API may not show a brand-new task yet, so "not found" is not final. */
+	createdHere: boolean;
+	resolve: (result: PollResult) => void;
+	lastError?: NodeError;
+	lastStatus?: string;
+}
+
 /**
  * Polls every pending task together, one round per interval, instead of one loop per item: a batch
  * of N tasks costs one task's wall time and one query per task per round.
  */
 class TaskPoller {
-	private readonly pending = new Map<string, { itemIndex: number; resolve: (result: PollResult) => void; lastError?: NodeError; lastStatus?: string }>();
+	private readonly pending = new Map<string, PendingTask>();
 
 	constructor(
 		private readonly ctx: IExecuteFunctions,
@@ -53,9 +62,9 @@ class TaskPoller {
 		private readonly settings: RunSettings,
 	) {}
 
-	async waitFor(taskId: string, itemIndex: number): Promise<PollResult> {
+	async waitFor(taskId: string, itemIndex: number, createdHere: boolean): Promise<PollResult> {
 		return await new Promise<PollResult>((resolve) => {
-			this.pending.set(taskId, { itemIndex, resolve });
+			this.pending.set(taskId, { itemIndex, createdHere, resolve });
 		});
 	}
 
@@ -111,8 +120,11 @@ class TaskPoller {
 					entry.resolve({ task });
 				} catch (error) {
 					if (!this.pending.has(taskId)) return;
-					// Retries are spent but the cause may pass: keep the task for the next round.
-					if (error instanceof CometApiError && error.transient && !this.session.signal?.aborted) {
+					// Retries are spent but the cause may pass (or a task just created is not visible
+					// yet, and a paid task must not be given up on): keep it for the next round.
+					const mayPass =
+						error instanceof CometApiError && (error.transient || (entry.createdHere && error.taskNotFound));
+					if (mayPass && !this.session.signal?.aborted) {
 						entry.lastError = error;
 						return;
 					}
@@ -158,6 +170,15 @@ function taskFailedError(ctx: IExecuteFunctions, task: KlingTask, itemIndex: num
 	);
 }
 
+function missingTaskIdError(ctx: IExecuteFunctions, itemIndex: number, externalTaskId?: string): NodeOperationError {
+	const lookup = externalTaskId ? ` Look for external task ID "${externalTaskId}" in your CometAPI task log.` : '';
+	return new NodeOperationError(
+		ctx.getNode(),
+		`CometAPI accepted the create request but sent no task ID: the task may have been created and charged [item ${itemIndex}]`,
+		{ itemIndex, description: `It was not sent again, so that nothing is paid for twice.${lookup}` },
+	);
+}
+
 /** Runs the jobs of one execution: create all, poll all together, download each as it succeeds. */
 export class TaskRunner {
 	private readonly stopController = new AbortController();
@@ -186,8 +207,8 @@ export class TaskRunner {
 		}
 		const poller = new TaskPoller(this.ctx, this.session, this.settings);
 		this.stopController.signal.addEventListener('abort', () => poller.stop(), { once: true });
-		const finished = started.map(async ({ result, taskId }) =>
-			'error' in result || !taskId ? result : await this.finish(poller, taskId, result.itemIndex),
+		const finished = started.map(async ({ result, taskId, created }) =>
+			'error' in result || !taskId ? result : await this.finish(poller, taskId, result.itemIndex, created),
 		);
 		// Tasks created here need time before the first poll; given task ids are polled at once.
 		const anyCreated = started.some((outcome) => outcome.created);
@@ -224,6 +245,10 @@ export class TaskRunner {
 				job.create.externalTaskId,
 			);
 			const task = normalizeTask(data);
+			if (!task.task_id) {
+				const error = missingTaskIdError(this.ctx, job.itemIndex, job.create.externalTaskId);
+				return { result: this.failed(job.itemIndex, error), created: false };
+			}
 			this.record(job.itemIndex, task.status, task.task_id);
 			return { result: { itemIndex: job.itemIndex, items: [taskItem(task, job.itemIndex)] }, taskId: task.task_id, created: true };
 		} catch (error) {
@@ -231,8 +256,8 @@ export class TaskRunner {
 		}
 	}
 
-	private async finish(poller: TaskPoller, taskId: string, itemIndex: number): Promise<ItemOutcome> {
-		const polled = await poller.waitFor(taskId, itemIndex);
+	private async finish(poller: TaskPoller, taskId: string, itemIndex: number, created: boolean): Promise<ItemOutcome> {
+		const polled = await poller.waitFor(taskId, itemIndex, created);
 		if ('error' in polled) {
 			return this.failed(itemIndex, polled.error, taskId, polled.stillRunning ? 'may still finish' : 'failed');
 		}

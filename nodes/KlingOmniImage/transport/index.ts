@@ -54,6 +54,9 @@ export interface ApiCall {
 export class CometApiError extends NodeApiError {
 	transient = false;
 
+	/** The API answered that the task does not exist (unknown, expired, or not yet visible). */
+	taskNotFound = false;
+
 	constructor(
 		node: INode,
 		response: JsonObject,
@@ -300,7 +303,7 @@ function apiError(
 		code: (error.code ?? null) as JsonObject[string],
 		request_id: error.requestId ?? null,
 	};
-	return new CometApiError(
+	const apiFailure = new CometApiError(
 		ctx.getNode(),
 		response,
 		{
@@ -311,6 +314,12 @@ function apiError(
 		},
 		transient,
 	);
+	apiFailure.taskNotFound = call.kind === 'query' && isTaskNotFound(error);
+	return apiFailure;
+}
+
+function isTaskNotFound(error: ProviderError): boolean {
+	return /task_not_exist/i.test(`${String(error.code)} ${error.message}`);
 }
 
 function hintFor(error: ProviderError): string | undefined {
@@ -320,7 +329,7 @@ function hintFor(error: ProviderError): string | undefined {
 	if (error.httpStatus === 401 || error.httpStatus === 403) {
 		return 'Check the API key in the CometAPI credential.';
 	}
-	if (/task_not_exist/i.test(`${String(error.code)} ${error.message}`)) {
+	if (isTaskNotFound(error)) {
 		return 'The task ID is unknown, expired or belongs to another account.';
 	}
 	if (error.httpStatus === 429 || Number(error.code) === 429) {
