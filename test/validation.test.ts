@@ -432,3 +432,28 @@ describe('expressions resolving to the wrong type', () => {
 		expect(sim.requests).toHaveLength(0);
 	});
 });
+
+describe('external task IDs repeated within a run', () => {
+	it('stop the run before any request, naming both items', async () => {
+		const { error } = await runKling(sim, create({ additionalFields: { externalTaskId: 'daily-report' } }), {
+			inputItems: [{ json: {} }, { json: {} }],
+		});
+		expect(errorMessage(error)).toBe('External Task ID "daily-report" is already used by item 0 of this run [item 1]');
+		expect(sim.requests).toHaveLength(0);
+	});
+
+	it('with Continue On Fail, only the repeat becomes an error item', async () => {
+		const { output, error } = await runKling(
+			sim,
+			create({ waitForCompletion: false, additionalFields: { externalTaskId: '={{ $json.id }}' } }),
+			{ inputItems: [{ json: { id: 'a' } }, { json: { id: 'b' } }, { json: { id: 'a' } }], continueOnFail: true },
+		);
+		expect(error).toBeUndefined();
+		expect(output[0].map((item) => item.json.error ?? item.json.external_task_id)).toEqual([
+			'a',
+			'b',
+			'External Task ID "a" is already used by item 0 of this run [item 2]',
+		]);
+		expect(sim.apiRequests('create').map((request) => request.body.external_task_id).sort()).toEqual(['a', 'b']);
+	});
+});

@@ -1,4 +1,5 @@
 import type { IExecuteFunctions, INodeProperties } from 'n8n-workflow';
+import { NodeOperationError } from 'n8n-workflow';
 
 import { optionsProperty } from '../descriptions/common';
 import { CreateRequestBuilder } from '../helpers/createRequest';
@@ -229,8 +230,22 @@ export const description: INodeProperties[] = [
 export async function execute(this: IExecuteFunctions, context: OperationContext): Promise<ItemOutcome[]> {
 	const waitForCompletion = this.getNodeParameter('waitForCompletion', 0, true) as boolean;
 	const requireWatermark = waitForCompletion && context.settings.download.watermarked;
+	// External task IDs must be unique per account: a repeat within the run would be rejected anyway.
+	const itemByExternalId = new Map<string, number>();
 	const prepared = await context.prepare(async (itemIndex) => {
 		const request = await new CreateRequestBuilder(this, itemIndex).build({ requireWatermark });
+		const id = request.externalTaskId;
+		if (id !== undefined) {
+			const firstItem = itemByExternalId.get(id);
+			if (firstItem !== undefined) {
+				throw new NodeOperationError(
+					this.getNode(),
+					`External Task ID "${id}" is already used by item ${firstItem} of this run [item ${itemIndex}]`,
+					{ itemIndex, description: 'CometAPI requires a unique external task ID per task. Map a per-item value, or turn on "Generate External Task ID".' },
+				);
+			}
+			itemByExternalId.set(id, itemIndex);
+		}
 		return { itemIndex, create: request };
 	});
 	const runner = new TaskRunner(this, context.session, { ...context.settings, waitForCompletion });
