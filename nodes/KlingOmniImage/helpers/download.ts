@@ -3,7 +3,7 @@ import { NodeOperationError } from 'n8n-workflow';
 
 import { parseRetryAfter, retryDelay } from '../transport/backoff';
 import { requestSignal, type RequestSession } from '../transport';
-import { describeTransportFailure, transportFailureOf } from '../transport/network';
+import { causeChain, describeTransportFailure, transportFailureOf } from '../transport/network';
 import { extensionForMimeType, MIME_TYPES, sniffImageFormat } from './imageInfo';
 import { pause } from './sleep';
 import type { KlingTask, TaskImage } from './task';
@@ -185,12 +185,7 @@ async function downloadOnce(
 
 /** The DownloadFailure behind an error, if any: the binary data store may wrap stream errors. */
 function findDownloadFailure(error: unknown): DownloadFailure | undefined {
-	let current: unknown = error;
-	for (let depth = 0; depth < 6 && current; depth++) {
-		if (current instanceof DownloadFailure) return current;
-		current = (current as { cause?: unknown }).cause;
-	}
-	return undefined;
+	return causeChain(error).find((link): link is DownloadFailure => link instanceof DownloadFailure);
 }
 
 interface FailureReason {

@@ -98,7 +98,7 @@ class TaskPoller {
 	}
 
 	private settleAll(
-		makeError: (taskId: string, itemIndex: number, entry: { lastError?: NodeError; lastStatus?: string }) => NodeError,
+		makeError: (taskId: string, itemIndex: number, entry: PendingTask) => NodeError,
 	): void {
 		for (const [taskId, entry] of this.pending) {
 			entry.resolve({ error: makeError(taskId, entry.itemIndex, entry), stillRunning: true });
@@ -148,7 +148,7 @@ function timeoutError(
 	taskId: string,
 	itemIndex: number,
 	maxWaitMs: number,
-	entry: { lastError?: NodeError; lastStatus?: string },
+	entry: Pick<PendingTask, 'lastError' | 'lastStatus'>,
 ): NodeOperationError {
 	const state = entry.lastStatus ? `still "${entry.lastStatus}"` : 'not finished';
 	const lastError = entry.lastError ? ` The last query failed: ${entry.lastError.message}.` : '';

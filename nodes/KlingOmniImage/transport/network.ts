@@ -14,15 +14,24 @@ const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOST
 const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'ECONNABORTED', 'ESOCKETTIMEDOUT']);
 const CANCEL_CODES = new Set(['ERR_CANCELED', 'ABORT_ERR']);
 
-/** Error codes along the error's cause chain (n8n wraps the HTTP client's error). */
-function errorCodes(error: unknown): string[] {
-	const codes: string[] = [];
+/** The error and the errors it wraps: n8n and the binary data store wrap the HTTP client's error. */
+export function causeChain(error: unknown): object[] {
+	const chain: object[] = [];
 	let current: unknown = error;
 	for (let depth = 0; depth < 6 && current && typeof current === 'object'; depth++) {
-		const { code, name } = current as { code?: unknown; name?: unknown };
+		chain.push(current);
+		current = (current as { cause?: unknown }).cause;
+	}
+	return chain;
+}
+
+/** Error codes along the error's cause chain. */
+function errorCodes(error: unknown): string[] {
+	const codes: string[] = [];
+	for (const link of causeChain(error)) {
+		const { code, name } = link as { code?: unknown; name?: unknown };
 		if (typeof code === 'string') codes.push(code);
 		if (name === 'AbortError' || name === 'CanceledError') codes.push('ERR_CANCELED');
-		current = (current as { cause?: unknown }).cause;
 	}
 	return codes;
 }
