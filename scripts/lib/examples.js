@@ -19,6 +19,15 @@ const EXAMPLES = {
 };
 
 const KLING_NODE_TYPE = 'n8n-nodes-cometapi-kling.klingOmniImage';
+/** The variant n8n generates for `usableAsTool`, attached to an AI Agent. */
+const KLING_TOOL_NODE_TYPE = `${KLING_NODE_TYPE}Tool`;
+
+/**
+ * Example 4 (an AI agent with the node as a tool) is kept out of EXAMPLES: it also needs a chat model and its
+ * credential, which `npm start` points at the user's endpoint or at scripts/lib/fake-chat-model.js.
+ */
+const AGENT_EXAMPLE = { id: 'klingOmniExample4', file: '4-ai-agent.json' };
+const OPENAI_CREDENTIAL = { id: 'openAiDemoCred1', name: 'OpenAI-compatible model', type: 'openAiApi' };
 
 function loadExample(key) {
 	const { file } = EXAMPLES[key];
@@ -27,6 +36,28 @@ function loadExample(key) {
 
 function credentialEntry({ apiKey, baseUrl }) {
 	return { ...CREDENTIAL, data: { apiKey, baseUrl } };
+}
+
+function openAiCredentialEntry({ apiKey, url }) {
+	return { ...OPENAI_CREDENTIAL, data: { apiKey, url, header: false } };
+}
+
+/**
+ * Example 4 configured: `model` (the chat model's id), `pollInterval` (seconds) of the tool, and optionally the
+ * message of its "Sample chat message" node.
+ */
+function configuredAgentExample({ model, pollInterval, chatInput } = {}) {
+	const copy = JSON.parse(fs.readFileSync(path.join(EXAMPLES_DIR, AGENT_EXAMPLE.file), 'utf8'));
+	const chatModel = copy.nodes.find((n) => n.type === '@n8n/n8n-nodes-langchain.lmChatOpenAi');
+	if (model !== undefined) chatModel.parameters.model = { __rl: true, mode: 'id', value: model };
+	for (const node of copy.nodes.filter((n) => n.type === KLING_TOOL_NODE_TYPE)) {
+		if (pollInterval !== undefined) node.parameters.options = { ...(node.parameters.options || {}), pollInterval };
+	}
+	if (chatInput !== undefined) {
+		const sample = copy.nodes.find((n) => n.name === 'Sample chat message');
+		sample.parameters.assignments.assignments.find((a) => a.name === 'chatInput').value = chatInput;
+	}
+	return copy;
 }
 
 /**
@@ -77,8 +108,13 @@ module.exports = {
 	EXAMPLES,
 	CREDENTIAL,
 	KLING_NODE_TYPE,
+	KLING_TOOL_NODE_TYPE,
+	AGENT_EXAMPLE,
+	OPENAI_CREDENTIAL,
 	loadExample,
 	credentialEntry,
+	openAiCredentialEntry,
+	configuredAgentExample,
 	configureWorkflow,
 	configuredExamples,
 };
