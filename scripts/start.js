@@ -15,6 +15,9 @@
  * Environment:
  *   COMETAPI_API_KEY     use the real CometAPI with this key (default: the local simulator)
  *   COMETAPI_BASE_URL    base URL for the real API (default https://api.cometapi.com)
+ *   OPENAI_API_KEY       the chat model of example 4 (AI agent) uses this OpenAI-compatible endpoint
+ *                        (default: a scripted stand-in on loopback, scripts/lib/fake-chat-model.js)
+ *   OPENAI_BASE_URL      its base URL (default https://api.openai.com/v1); OPENAI_MODEL its model (default gpt-4o-mini)
  *   N8N_PORT             editor port (default 5678)
  *   N8N_OWNER_EMAIL      owner login (default demo@example.com)
  *   N8N_OWNER_PASSWORD   owner password (default KlingDemo-2026)
@@ -33,6 +36,7 @@ const host = require('./lib/n8n-host');
 const { N8nInstance, buildPackage, packPackage, stopProcessGroup } = require('./lib/n8n-instance');
 const examples = require('./lib/examples');
 const { startUploadReceiver } = require('./lib/upload-receiver');
+const { startFakeChatModel } = require('./lib/fake-chat-model');
 
 const { REPO_ROOT, log, run } = host;
 const STEPS = 7;
@@ -134,15 +138,38 @@ async function main() {
 	step(6, 'importing the credential and the example workflows');
 	const outputFolder = path.join(instance.filesDir, 'kling-images');
 	fs.mkdirSync(path.join(outputFolder, 'batch'), { recursive: true });
-	await instance.importCredentials([examples.credentialEntry({ apiKey: api.apiKey, baseUrl: api.apiUrl })]);
+	// Example 4's chat model: the user's OpenAI-compatible endpoint, or the scripted stand-in.
+	let chatModel;
+	if (process.env.OPENAI_API_KEY) {
+		chatModel = {
+			url: process.env.OPENAI_BASE_URL || 'https://api.openai.com/v1',
+			apiKey: process.env.OPENAI_API_KEY,
+			model: process.env.OPENAI_MODEL || 'gpt-4o-mini',
+		};
+		log(`OPENAI_API_KEY is set: example 4's agent uses ${chatModel.model} at ${chatModel.url}`);
+	} else {
+		const fake = await startFakeChatModel({ apiKey: `stand-in-${crypto.randomBytes(8).toString('hex')}` });
+		cleanups.push(() => fake.close());
+		chatModel = { url: fake.url, apiKey: fake.apiKey, model: fake.model, standIn: true };
+		log(`example 4's chat model: a scripted stand-in at ${fake.url} (set OPENAI_API_KEY to use a real model)`);
+	}
+	await instance.importCredentials([
+		examples.credentialEntry({ apiKey: api.apiKey, baseUrl: api.apiUrl }),
+		examples.openAiCredentialEntry({ apiKey: chatModel.apiKey, url: chatModel.url }),
+	]);
 	const workflows = examples.configuredExamples({
 		outputFolder,
 		uploadUrl: receiver.url,
 		// The simulator finishes a task in a few seconds; the real API advises polling every 20–30 s.
 		pollInterval: realKey ? undefined : SIMULATOR_POLL_INTERVAL_S,
 	});
+	workflows.push(
+		examples.configuredAgentExample({ model: chatModel.model, pollInterval: realKey ? undefined : SIMULATOR_POLL_INTERVAL_S }),
+	);
 	await instance.importWorkflows(workflows);
-	log(`imported ${workflows.length} workflows and the credential "${examples.CREDENTIAL.name}"`);
+	log(
+		`imported ${workflows.length} workflows and the credentials "${examples.CREDENTIAL.name}" and "${examples.OPENAI_CREDENTIAL.name}"`,
+	);
 
 	step(7, `starting n8n ${n8n.version} on http://localhost:${port}`);
 	const logFile = path.join(demoDir, 'n8n.log');
@@ -154,7 +181,7 @@ async function main() {
 	server.child.stderr.pipe(logStream);
 
 	const url = server.url;
-	const [first, second, third] = workflows;
+	const [first, second, third, fourth] = workflows;
 	const rel = (p) => {
 		const relative = path.relative(process.cwd(), p);
 		return relative && !relative.startsWith('..') ? relative : p;
@@ -173,6 +200,10 @@ async function main() {
 			'',
 			`  Also: "${second.name}"  ${url}/workflow/${second.id}`,
 			`        "${third.name}"  ${url}/workflow/${third.id}  (uploads land in ${rel(uploadsDir)})`,
+			`        "${fourth.name}"  ${url}/workflow/${fourth.id}`,
+			`          press "Open chat" and ask for an image; the chat model is ${
+				chatModel.standIn ? 'a scripted stand-in, not a real LLM (set OPENAI_API_KEY to use yours)' : `${chatModel.model} at ${chatModel.url}`
+			}`,
 			'',
 			'  Press Ctrl-C to stop n8n and everything else this command started.',
 			'',
