@@ -12,6 +12,7 @@ import { e2eState, EXAMPLES, KLING_NODE_TYPE } from './harness';
 /* eslint-disable @typescript-eslint/no-require-imports */
 const host = require('../../scripts/lib/n8n-host');
 const { freePort } = require('../../scripts/lib/n8n-instance');
+const AGENT_EXAMPLE_ID: string = require('../../scripts/lib/examples').AGENT_EXAMPLE.id;
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 const EMAIL = 'e2e-owner@example.com';
@@ -63,8 +64,9 @@ beforeAll(async () => {
 	demoDir = path.join(e2eState().workDir, 'demo');
 	port = await freePort();
 	base = `http://127.0.0.1:${port}`;
-	const { COMETAPI_API_KEY, ...env } = process.env;
+	const { COMETAPI_API_KEY, OPENAI_API_KEY, ...env } = process.env;
 	void COMETAPI_API_KEY;
+	void OPENAI_API_KEY;
 	child = spawn(process.execPath, [path.join(host.REPO_ROOT, 'scripts', 'start.js')], {
 		cwd: host.REPO_ROOT,
 		env: {
@@ -104,9 +106,10 @@ test('the owner from the environment can log in and sees the examples, the crede
 	await api('POST', '/rest/login', { emailOrLdapLoginId: EMAIL, password: PASSWORD });
 	expect(cookie).toMatch(/^n8n-auth=/);
 	const workflows = (await api('GET', '/rest/workflows')).data.map((w: { id: string }) => w.id).sort();
-	expect(workflows).toEqual(Object.values(EXAMPLES).map((e) => e.id).sort());
+	// Examples 1–3, and example 4 (AI agent), which also has a chat model credential.
+	expect(workflows).toEqual([...Object.values(EXAMPLES).map((e) => e.id), AGENT_EXAMPLE_ID].sort());
 	const credentials = (await api('GET', '/rest/credentials')).data;
-	expect(credentials.map((c: { type: string }) => c.type)).toEqual(['cometApiKlingApi']);
+	expect(credentials.map((c: { type: string }) => c.type).sort()).toEqual(['cometApiKlingApi', 'openAiApi']);
 	const nodeTypes = await api('GET', '/types/nodes.json');
 	expect(nodeTypes.map((t: { name: string }) => t.name)).toContain(KLING_NODE_TYPE);
 });
@@ -148,13 +151,38 @@ test('executing example 1 from the editor produces images, viewable in n8n and w
 	}
 });
 
-test('Ctrl-C stops n8n and the simulator', async () => {
+test('example 4 answers a chat message sent the way the editor\'s chat sends it, through the labelled stand-in model', async () => {
+	const sessionId = `e2e-${Date.now()}`;
+	// "Open chat" registers a test webhook for the session, then posts the message to it.
+	const { data } = await api('POST', `/rest/workflows/${AGENT_EXAMPLE_ID}/run`, {
+		triggerToStartFrom: { name: 'When chat message received' },
+		chatSessionId: sessionId,
+	});
+	expect(data.waitingForWebhook).toBe(true);
+	const res = await fetch(`${base}/webhook-test/${AGENT_EXAMPLE_ID}/${sessionId}`, {
+		method: 'POST',
+		headers: { 'content-type': 'application/json' },
+		body: JSON.stringify({ action: 'sendMessage', sessionId, chatInput: 'A red bicycle leaning on a blue wall' }),
+	});
+	expect(res.status).toBe(200);
+	const { output } = (await res.json()) as { output: string };
+	expect(output).toMatch(/stand-in model, not a real LLM/);
+	expect(output).toMatch(/OPENAI_API_KEY/);
+	expect(output).toMatch(/!\[image 1\]\(http:\/\/127\.0\.0\.2:\d+\/images\//);
+	expect(stderr).toMatch(/scripted stand-in at http:\/\/127\.0\.0\.1:\d+\/v1/);
+});
+
+test('Ctrl-C stops n8n, the simulator and the stand-in model', async () => {
 	const simulatorPort = Number(/simulator at http:\/\/127\.0\.0\.1:(\d+)/.exec(stderr)?.[1]);
 	expect(simulatorPort).toBeGreaterThan(0);
 	expect(await portAnswers(simulatorPort)).toBe(true);
+	const modelPort = Number(/stand-in at http:\/\/127\.0\.0\.1:(\d+)/.exec(stderr)?.[1]);
+	expect(modelPort).toBeGreaterThan(0);
+	expect(await portAnswers(modelPort)).toBe(true);
 	child.kill('SIGINT');
 	const exit = await Promise.race([exited, new Promise<null>((r) => setTimeout(() => r(null), 30000))]);
 	expect(exit).toEqual({ code: 0, signal: null });
 	expect(await portAnswers(port)).toBe(false);
 	expect(await portAnswers(simulatorPort)).toBe(false);
+	expect(await portAnswers(modelPort)).toBe(false);
 });
