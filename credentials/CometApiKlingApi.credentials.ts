@@ -6,12 +6,14 @@ import type {
 	INodeProperties,
 } from 'n8n-workflow';
 
+import { CREDENTIAL_TYPE, DEFAULT_BASE_URL, OMNI_IMAGE_PATH } from '../nodes/shared/contract';
+
 /**
  * CometAPI key and base URL. The name is deliberately not `cometApi`/`cometApiApi`: other CometAPI
  * packages already use those, and n8n credential type names are global.
  */
 export class CometApiKlingApi implements ICredentialType {
-	name = 'cometApiKlingApi';
+	name = CREDENTIAL_TYPE;
 
 	displayName = 'CometAPI API';
 
@@ -33,7 +35,7 @@ export class CometApiKlingApi implements ICredentialType {
 			displayName: 'Base URL',
 			name: 'baseUrl',
 			type: 'string',
-			default: 'https://api.cometapi.com',
+			default: DEFAULT_BASE_URL,
 			required: true,
 			description: 'Change only to reach CometAPI through a proxy or a test server',
 		},
@@ -57,7 +59,7 @@ export class CometApiKlingApi implements ICredentialType {
 	test: ICredentialTestRequest = {
 		request: {
 			baseURL: '={{$credentials.baseUrl}}',
-			url: '/kling/v1/images/omni-image/n8n-credential-check',
+			url: `${OMNI_IMAGE_PATH}/n8n-credential-check`,
 			method: 'GET',
 			ignoreHttpStatusErrors: { ignore: true, except: [401, 403, 500, 502, 503, 504] },
 		},

@@ -10,7 +10,12 @@ import type { AddressInfo } from 'node:net';
 
 import type { INodeExecutionData } from 'n8n-workflow';
 
-import { backoffDelay, parseRetryAfter, RETRY, retryDelay } from '../nodes/KlingOmniImage/transport/backoff';
+import {
+	backoffDelay,
+	DEFAULT_RETRY_POLICY as RETRY,
+	parseRetryAfter,
+	retryDelay,
+} from '../nodes/shared/request/retry';
 import { createReferencePng, startSimulator, type Fault, type Simulator } from '../simulator';
 import { binaryToBuffer } from './harness';
 import { API_KEY, createParams, errorMessage, runKling, startSim, withFastBackoff } from './support/kling';
@@ -124,7 +129,7 @@ describe('retry policy constants', () => {
 		for (let attempt = 1; attempt <= 8; attempt++) {
 			const ceiling = Math.min(RETRY.maxDelayMs, RETRY.baseDelayMs * 2 ** (attempt - 1));
 			for (let sample = 0; sample < 50; sample++) {
-				const delay = backoffDelay(attempt);
+				const delay = backoffDelay(RETRY, attempt);
 				expect(delay).toBeGreaterThanOrEqual(ceiling / 2);
 				expect(delay).toBeLessThanOrEqual(ceiling);
 			}
@@ -152,11 +157,11 @@ describe('retry policy constants', () => {
 
 	it('stops retrying after the last attempt, or when a wait would outlast the time budget', () => {
 		const now = Date.now();
-		expect(retryDelay(1, now, 0)).toBe(0);
-		expect(retryDelay(RETRY.maxAttempts - 1, now, 0)).toBe(0);
-		expect(retryDelay(RETRY.maxAttempts, now, 0)).toBeUndefined();
-		expect(retryDelay(1, now, 3_600_000)).toBeUndefined();
-		expect(retryDelay(1, now - RETRY.maxRetryTimeMs - 1, 0)).toBeUndefined();
+		expect(retryDelay(RETRY, 1, now, 0)).toBe(0);
+		expect(retryDelay(RETRY, RETRY.maxAttempts - 1, now, 0)).toBe(0);
+		expect(retryDelay(RETRY, RETRY.maxAttempts, now, 0)).toBeUndefined();
+		expect(retryDelay(RETRY, 1, now, 3_600_000)).toBeUndefined();
+		expect(retryDelay(RETRY, 1, now - RETRY.maxRetryTimeMs - 1, 0)).toBeUndefined();
 	});
 });
 

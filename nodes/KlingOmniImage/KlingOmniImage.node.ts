@@ -5,9 +5,23 @@ import * as createOmniImage from './actions/createOmniImage.operation';
 import * as getTask from './actions/getTask.operation';
 import { router } from './actions/router';
 import * as waitForCompletion from './actions/waitForCompletion.operation';
-import { CREDENTIAL_TYPE } from './transport';
+import { CREDENTIAL_TYPE } from '../shared/contract';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../shared/request/retry';
 
 export class KlingOmniImage implements INodeType {
+	/**
+	 * n8n calls `execute` with its own context as `this`, so the node instance cannot hold settings
+	 * for it; the retry policy is closed over instead. n8n constructs the node without arguments
+	 * (the default policy); tests pass a faster one.
+	 */
+	execute: (this: IExecuteFunctions) => Promise<INodeExecutionData[][]>;
+
+	constructor(retryPolicy: RetryPolicy = DEFAULT_RETRY_POLICY) {
+		this.execute = async function (this: IExecuteFunctions) {
+			return await router.call(this, retryPolicy);
+		};
+	}
+
 	description: INodeTypeDescription = {
 		displayName: 'Kling Omni Image (CometAPI)',
 		name: 'klingOmniImage',
@@ -55,8 +69,4 @@ export class KlingOmniImage implements INodeType {
 			...waitForCompletion.description,
 		],
 	};
-
-	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
-		return await router.call(this);
-	}
 }

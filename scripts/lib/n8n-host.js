@@ -15,8 +15,11 @@ const path = require('node:path');
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 const PACKAGE_NAME = require(path.join(REPO_ROOT, 'package.json')).name;
 
-/** n8n version used by `npm start` and the e2e tests unless N8N_VERSION says otherwise. */
-const DEFAULT_N8N_VERSION = '2.41.1';
+/**
+ * n8n version used by `npm start` and the e2e tests unless N8N_VERSION says otherwise: the n8n-core the
+ * unit tests run on (package.json), since n8n and n8n-core are released together under one version.
+ */
+const DEFAULT_N8N_VERSION = require(path.join(REPO_ROOT, 'package.json')).devDependencies['n8n-core'].replace(/^[^\d]*/, '');
 /** The last 1.x line (runs on Node 20). */
 const LEGACY_N8N_VERSION = '1.123.81';
 /** Node.js used for n8n 2.x when the system Node is older than 24 (npm package node-<platform>-<arch>). */

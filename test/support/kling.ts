@@ -1,6 +1,6 @@
 import { CometApiKlingApi } from '../../credentials/CometApiKlingApi.credentials';
-import { RETRY } from '../../nodes/KlingOmniImage/transport/backoff';
 import { KlingOmniImage } from '../../nodes/KlingOmniImage/KlingOmniImage.node';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../../nodes/shared/request/retry';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../../simulator';
 import { runNode, type RunNodeOptions, type RunNodeResult } from '../harness';
 
@@ -20,7 +20,7 @@ export async function runKling(
 	options: Partial<RunNodeOptions> = {},
 ): Promise<RunNodeResult> {
 	return await runNode({
-		nodeType: new KlingOmniImage(),
+		nodeType: new KlingOmniImage(retryPolicy),
 		credentialType: new CometApiKlingApi(),
 		credentials: { apiKey: API_KEY, baseUrl: sim.apiUrl },
 		parameters,
@@ -57,16 +57,18 @@ export function everythingVisible(result: RunNodeResult): string {
 	});
 }
 
+/** The retry policy the nodes of runKling get: the node's own unless withFastBackoff says otherwise. */
+let retryPolicy: RetryPolicy = DEFAULT_RETRY_POLICY;
+
 /**
- * Shrinks the retry backoff (not Retry-After) to keep retry tests fast. The real constants are
- * unit-tested in faults.test.ts, where some create tests also wait the real backoff.
+ * Runs with a shrunk retry backoff (not Retry-After), passed to the node, to keep retry tests fast.
+ * The real policy is unit-tested in faults.test.ts, where some create tests also wait the real backoff.
  */
 export async function withFastBackoff<T>(run: () => Promise<T>): Promise<T> {
-	const saved = { ...RETRY };
-	Object.assign(RETRY, { baseDelayMs: 5, maxDelayMs: 20 });
+	retryPolicy = { ...DEFAULT_RETRY_POLICY, baseDelayMs: 5, maxDelayMs: 20 };
 	try {
 		return await run();
 	} finally {
-		Object.assign(RETRY, saved);
+		retryPolicy = DEFAULT_RETRY_POLICY;
 	}
 }

@@ -1,16 +1,16 @@
 import type { IDataObject, IExecuteFunctions } from 'n8n-workflow';
 import { NodeOperationError } from 'n8n-workflow';
 
-import { createLimiter } from '../helpers/limiter';
-import type { OutputMode } from '../helpers/output';
-import { asNodeError } from '../helpers/errors';
-import type { ItemOutcome, RunSettings, TaskJob } from '../helpers/taskRunner';
-import { BackoffGate } from '../transport/backoff';
-import { CREDENTIAL_TYPE, normalizeBaseUrl, type RequestSession } from '../transport';
+import { CREDENTIAL_TYPE, normalizeBaseUrl } from '../../shared/contract';
+import { asNodeError } from '../../shared/errors';
+import type { RetryPolicy } from '../../shared/request/retry';
+import { createRequestSession, type RequestSession } from '../../shared/request/session';
+import type { OutputMode } from '../../shared/task/output';
+import type { ItemFailure, ItemOutcome, RunSettings, TaskJob } from '../runner/jobs';
 
-export interface PreparedJobs {
-	jobs: TaskJob[];
-	failures: ItemOutcome[];
+export interface PreparedJobs<J extends TaskJob> {
+	jobs: J[];
+	failures: ItemFailure[];
 }
 
 /** What every operation gets from the router: one request session and the node's options. */
@@ -21,9 +21,9 @@ export interface OperationContext {
 	 * Turns every input item into a job before anything is sent. Without "Continue On Fail" the
 	 * first bad item throws here, so a bad item 7 cannot leave items 1–6 paid for and unreported.
 	 */
-	prepare(build: (itemIndex: number) => Promise<TaskJob>): Promise<PreparedJobs>;
+	prepare<J extends TaskJob>(build: (itemIndex: number) => Promise<J>): Promise<PreparedJobs<J>>;
 	/** Puts the outcomes of prepared jobs and of rejected items back in input order. */
-	merge(prepared: PreparedJobs, outcomes: ItemOutcome[]): ItemOutcome[];
+	merge(prepared: PreparedJobs<TaskJob>, outcomes: ItemOutcome[]): ItemOutcome[];
 }
 
 interface NodeOptions {
@@ -60,44 +60,43 @@ function readSettings(ctx: IExecuteFunctions, options: NodeOptions): OperationCo
 		maxWaitMs: positiveNumber(ctx, options.maxWaitTime, 'Max Wait Time', 600) * 1000,
 		download: {
 			watermarked: options.downloadWatermarked === true,
+			maxDownloadBytes: positiveNumber(ctx, options.maxDownloadSizeMb, 'Max Download Size', 50) * 1024 * 1024,
 			outputMode,
 			binaryPropertyName,
 		},
+		// The one place "Continue On Fail" is read: everything else follows failFast.
 		failFast: !ctx.continueOnFail(),
 	};
 }
 
-async function createSession(ctx: IExecuteFunctions, options: NodeOptions): Promise<RequestSession> {
+async function createSession(ctx: IExecuteFunctions, options: NodeOptions, retry: RetryPolicy): Promise<RequestSession> {
 	const credentials = await ctx.getCredentials(CREDENTIAL_TYPE);
-	const concurrency = Math.floor(positiveNumber(ctx, options.maxConcurrentRequests, 'Max Concurrent Requests', 10));
-	return {
+	return createRequestSession({
 		baseUrl: normalizeBaseUrl(credentials.baseUrl),
 		timeoutMs: positiveNumber(ctx, options.requestTimeout, 'Request Timeout', 60) * 1000,
-		maxDownloadBytes: positiveNumber(ctx, options.maxDownloadSizeMb, 'Max Download Size', 50) * 1024 * 1024,
+		maxConcurrentRequests: Math.floor(positiveNumber(ctx, options.maxConcurrentRequests, 'Max Concurrent Requests', 10)),
+		retry,
 		signal: ctx.getExecutionCancelSignal?.(),
-		gate: new BackoffGate(),
-		apiLimit: createLimiter(concurrency),
-		downloadLimit: createLimiter(concurrency),
-	};
+	});
 }
 
-export async function createOperationContext(ctx: IExecuteFunctions): Promise<OperationContext> {
+export async function createOperationContext(ctx: IExecuteFunctions, retry: RetryPolicy): Promise<OperationContext> {
 	// Options are read once for the whole run: the items of a batch share one polling loop and one set of limits.
 	const options = ctx.getNodeParameter('options', 0, {}) as IDataObject as NodeOptions;
 	const settings = readSettings(ctx, options);
-	const session = await createSession(ctx, options);
+	const session = await createSession(ctx, options, retry);
 	const itemCount = ctx.getInputData().length;
 
 	return {
 		session,
 		settings,
-		async prepare(build) {
-			const prepared: PreparedJobs = { jobs: [], failures: [] };
+		async prepare<J extends TaskJob>(build: (itemIndex: number) => Promise<J>) {
+			const prepared: PreparedJobs<J> = { jobs: [], failures: [] };
 			for (let itemIndex = 0; itemIndex < itemCount; itemIndex++) {
 				try {
 					prepared.jobs.push(await build(itemIndex));
 				} catch (error) {
-					const nodeError = asNodeError(ctx, error, itemIndex);
+					const nodeError = asNodeError(ctx.getNode(), error, itemIndex);
 					if (settings.failFast) throw nodeError;
 					prepared.failures.push({ itemIndex, error: nodeError });
 				}

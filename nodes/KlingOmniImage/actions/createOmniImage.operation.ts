@@ -1,14 +1,38 @@
 import type { IExecuteFunctions, INodeProperties } from 'n8n-workflow';
-import { NodeOperationError } from 'n8n-workflow';
 
-import { optionsProperty } from '../descriptions/common';
-import { CreateRequestBuilder } from '../helpers/createRequest';
-import { TaskRunner, type ItemOutcome } from '../helpers/taskRunner';
+import {
+	ASPECT_RATIOS,
+	defaultOf,
+	IMAGE_COUNTS,
+	MODELS,
+	RESOLUTIONS,
+	RESULT_TYPES,
+	type ResultType,
+} from '../../shared/contract';
+import { itemError } from '../../shared/errors';
+import { operationProperties } from '../descriptions/common';
+import type { ItemOutcome } from '../runner/jobs';
+import { TaskRunner } from '../runner/taskRunner';
 import type { OperationContext } from './context';
+import { CreateRequestBuilder } from './createRequest';
 
-const show = { operation: ['createOmniImage'] };
+/** Number of Images (single) or Series Amount (series), shown for its own result type only. */
+function imageCountProperty(resultType: ResultType, what: string): INodeProperties {
+	const { parameter, label, min, max } = IMAGE_COUNTS[resultType];
+	// A plain name: the n8n linter reads a default only from a literal, a name or a call.
+	const defaultCount = IMAGE_COUNTS[resultType].default;
+	return {
+		displayName: label,
+		name: parameter,
+		type: 'number',
+		typeOptions: { minValue: min, maxValue: max },
+		default: defaultCount,
+		description: `${what} (${min}–${max})`,
+		displayOptions: { show: { resultType: [resultType] } },
+	};
+}
 
-export const description: INodeProperties[] = [
+const fields: INodeProperties[] = [
 	{
 		displayName: 'Prompt',
 		name: 'prompt',
@@ -16,21 +40,17 @@ export const description: INodeProperties[] = [
 		typeOptions: { rows: 4 },
 		required: true,
 		default: '',
-		placeholder: 'e.g. A cinematic portrait of &lt;&lt;&lt;image_1&gt;&gt;&gt; in a sunlit studio',
+		// A placeholder is plain text (descriptions are HTML, hence their entities).
+		placeholder: 'e.g. A cinematic portrait of <<<image_1>>> in a sunlit studio',
 		description:
 			'What to generate, at most 2,500 characters. Cite reference images as &lt;&lt;&lt;image_1&gt;&gt;&gt;, &lt;&lt;&lt;image_2&gt;&gt;&gt;, … and elements as &lt;&lt;&lt;element_1&gt;&gt;&gt;, … in list order.',
-		displayOptions: { show },
 	},
 	{
 		displayName: 'Model',
 		name: 'modelName',
 		type: 'options',
-		options: [
-			{ name: 'Kling 3.0 Omni', value: 'kling-v3-omni' },
-			{ name: 'Kling Image O1', value: 'kling-image-o1' },
-		],
-		default: 'kling-image-o1',
-		displayOptions: { show },
+		options: MODELS,
+		default: defaultOf(MODELS),
 	},
 	{
 		displayName: 'Reference Images',
@@ -41,7 +61,6 @@ export const description: INodeProperties[] = [
 		default: {},
 		description:
 			'Images the prompt can cite as &lt;&lt;&lt;image_1&gt;&gt;&gt;, &lt;&lt;&lt;image_2&gt;&gt;&gt;, …: JPEG or PNG, at most 10 MB, each side at least 300 px',
-		displayOptions: { show },
 		options: [
 			{
 				name: 'image',
@@ -94,7 +113,6 @@ export const description: INodeProperties[] = [
 		default: {},
 		description:
 			'Kling element IDs the prompt can cite as &lt;&lt;&lt;element_1&gt;&gt;&gt;, …. Reference images and elements together: at most 10.',
-		displayOptions: { show },
 		options: [
 			{
 				name: 'element',
@@ -115,64 +133,24 @@ export const description: INodeProperties[] = [
 		displayName: 'Resolution',
 		name: 'resolution',
 		type: 'options',
-		options: [
-			{ name: '1K', value: '1k' },
-			{ name: '2K', value: '2k' },
-			{ name: '4K', value: '4k' },
-		],
-		default: '1k',
-		displayOptions: { show },
+		options: RESOLUTIONS,
+		default: defaultOf(RESOLUTIONS),
 	},
 	{
 		displayName: 'Result Type',
 		name: 'resultType',
 		type: 'options',
-		options: [
-			{
-				name: 'Series',
-				value: 'series',
-				description: 'A set of related images that belong together',
-			},
-			{ name: 'Single', value: 'single', description: 'Independent images from the same prompt' },
-		],
-		default: 'single',
-		displayOptions: { show },
+		options: RESULT_TYPES,
+		default: defaultOf(RESULT_TYPES),
 	},
-	{
-		displayName: 'Number of Images',
-		name: 'n',
-		type: 'number',
-		typeOptions: { minValue: 1, maxValue: 9 },
-		default: 1,
-		description: 'How many independent images to generate (1–9)',
-		displayOptions: { show: { ...show, resultType: ['single'] } },
-	},
-	{
-		displayName: 'Series Amount',
-		name: 'seriesAmount',
-		type: 'number',
-		typeOptions: { minValue: 2, maxValue: 9 },
-		default: 4,
-		description: 'How many images the series has (2–9)',
-		displayOptions: { show: { ...show, resultType: ['series'] } },
-	},
+	imageCountProperty('single', 'How many independent images to generate'),
+	imageCountProperty('series', 'How many images the series has'),
 	{
 		displayName: 'Aspect Ratio',
 		name: 'aspectRatio',
 		type: 'options',
-		options: [
-			{ name: '1:1', value: '1:1' },
-			{ name: '16:9', value: '16:9' },
-			{ name: '2:3', value: '2:3' },
-			{ name: '21:9', value: '21:9' },
-			{ name: '3:2', value: '3:2' },
-			{ name: '3:4', value: '3:4' },
-			{ name: '4:3', value: '4:3' },
-			{ name: '9:16', value: '9:16' },
-			{ name: 'Auto', value: 'auto', description: 'Let the model choose from the prompt and references' },
-		],
-		default: 'auto',
-		displayOptions: { show },
+		options: ASPECT_RATIOS,
+		default: defaultOf(ASPECT_RATIOS),
 	},
 	{
 		displayName: 'Wait for Completion',
@@ -181,7 +159,6 @@ export const description: INodeProperties[] = [
 		default: true,
 		description:
 			'Whether to wait for the task and output its images as binary data. Off: output the created task at once, for a later Wait for Completion.',
-		displayOptions: { show },
 	},
 	{
 		displayName: 'Additional Fields',
@@ -189,7 +166,6 @@ export const description: INodeProperties[] = [
 		type: 'collection',
 		placeholder: 'Add Field',
 		default: {},
-		displayOptions: { show },
 		options: [
 			{
 				displayName: 'Callback URL',
@@ -223,11 +199,13 @@ export const description: INodeProperties[] = [
 			},
 		],
 	},
-	optionsProperty('createOmniImage', { polling: true, downloadToggle: 'waitForCompletion' }),
 ];
+
+export const description = operationProperties('createOmniImage', fields, { polling: true, downloadToggle: 'waitForCompletion' });
 
 /** Validates every item first (nothing is paid for on bad input), then runs all tasks together. */
 export async function execute(this: IExecuteFunctions, context: OperationContext): Promise<ItemOutcome[]> {
+	// Read once, from the first item: the items of a run share one polling loop.
 	const waitForCompletion = this.getNodeParameter('waitForCompletion', 0, true) as boolean;
 	const requireWatermark = waitForCompletion && context.settings.download.watermarked;
 	// External task IDs must be unique per account: a repeat within the run would be rejected anyway.
@@ -238,15 +216,16 @@ export async function execute(this: IExecuteFunctions, context: OperationContext
 		if (id !== undefined) {
 			const firstItem = itemByExternalId.get(id);
 			if (firstItem !== undefined) {
-				throw new NodeOperationError(
+				throw itemError(
 					this.getNode(),
-					`External Task ID "${id}" is already used by item ${firstItem} of this run [item ${itemIndex}]`,
-					{ itemIndex, description: 'CometAPI requires a unique external task ID per task. Map a per-item value, or turn on "Generate External Task ID".' },
+					`External Task ID "${id}" is already used by item ${firstItem} of this run`,
+					itemIndex,
+					'CometAPI requires a unique external task ID per task. Map a per-item value, or turn on "Generate External Task ID".',
 				);
 			}
 			itemByExternalId.set(id, itemIndex);
 		}
-		return { itemIndex, create: request };
+		return { kind: 'create' as const, itemIndex, ...request };
 	});
 	const runner = new TaskRunner(this, context.session, { ...context.settings, waitForCompletion });
 	return context.merge(prepared, await runner.run(prepared.jobs));

@@ -1,48 +1,62 @@
 import type { IExecuteFunctions, INodeProperties } from 'n8n-workflow';
 
-import { optionsProperty, taskIdProperty } from '../descriptions/common';
-import { downloadTaskImages } from '../helpers/download';
-import { imageItems, taskItem } from '../helpers/output';
-import { normalizeTask } from '../helpers/task';
-import { readTaskId } from '../helpers/taskId';
-import { asNodeError } from '../helpers/errors';
-import type { ItemOutcome, TaskJob } from '../helpers/taskRunner';
-import { queryTask } from '../transport';
+import { queryTask } from '../../shared/api/client';
+import { asNodeError } from '../../shared/errors';
+import { downloadTaskImages } from '../../shared/images/download';
+import { imageItems, taskItem } from '../../shared/task/output';
+import { normalizeTask } from '../../shared/task/task';
+import { operationProperties, taskIdProperty } from '../descriptions/common';
+import { BatchRun } from '../runner/batch';
+import type { ItemOutcome, TaskJob } from '../runner/jobs';
 import type { OperationContext } from './context';
+import { readTaskId } from './readTaskId';
 
-export const description: INodeProperties[] = [
-	taskIdProperty('getTask'),
+const fields: INodeProperties[] = [
+	taskIdProperty,
 	{
 		displayName: 'Download Images',
 		name: 'downloadImages',
 		type: 'boolean',
 		default: false,
 		description: 'Whether to download the images as binary data when the task has succeeded',
-		displayOptions: { show: { operation: ['getTask'] } },
 	},
-	optionsProperty('getTask', { polling: false, downloadToggle: 'downloadImages' }),
 ];
 
-async function getOne(this: IExecuteFunctions, context: OperationContext, job: TaskJob): Promise<ItemOutcome> {
-	const { itemIndex } = job;
-	const taskId = job.taskId as string;
+export const description = operationProperties('getTask', fields, { polling: false, downloadToggle: 'downloadImages' });
+
+type ExistingJob = Extract<TaskJob, { kind: 'existing' }>;
+
+async function getOne(
+	this: IExecuteFunctions,
+	context: OperationContext,
+	batch: BatchRun,
+	{ itemIndex, taskId }: ExistingJob,
+): Promise<ItemOutcome> {
 	try {
-		const task = normalizeTask(await queryTask.call(this, context.session, itemIndex, taskId), taskId);
+		const task = normalizeTask(await queryTask(this, batch.session, itemIndex, taskId), taskId);
 		const download = this.getNodeParameter('downloadImages', itemIndex, false) as boolean;
 		if (!download || task.status !== 'succeed') return { itemIndex, items: [taskItem(task, itemIndex)] };
-		const downloads = await downloadTaskImages(this, context.session, task, itemIndex, context.settings.download);
+		const downloads = await downloadTaskImages(this, batch.session, task, itemIndex, context.settings.download);
 		return { itemIndex, items: imageItems(task, downloads, itemIndex, context.settings.download) };
 	} catch (error) {
-		return { itemIndex, error: asNodeError(this, error, itemIndex), taskId };
+		const nodeError = asNodeError(this.getNode(), error, itemIndex);
+		// Once the run has stopped at another item's failure, this one was only cut short.
+		if (batch.stopSignal.aborted) return { itemIndex, error: nodeError, taskId };
+		return batch.failed(itemIndex, nodeError, taskId);
 	}
 }
 
 /** Reads each task's current state once, all items at once within the request limit. */
 export async function execute(this: IExecuteFunctions, context: OperationContext): Promise<ItemOutcome[]> {
 	const prepared = await context.prepare(async (itemIndex) => ({
+		kind: 'existing' as const,
 		itemIndex,
 		taskId: readTaskId(this, itemIndex),
 	}));
-	const outcomes = await Promise.all(prepared.jobs.map(async (job) => await getOne.call(this, context, job)));
+	const batch = new BatchRun(context.session, context.settings.failFast);
+	const outcomes = await Promise.all(
+		prepared.jobs.map(async (job) => await getOne.call(this, context, batch, job)),
+	);
+	batch.throwIfFailedFast();
 	return context.merge(prepared, outcomes);
 }

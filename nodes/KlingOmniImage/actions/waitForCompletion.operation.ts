@@ -1,18 +1,19 @@
 import type { IExecuteFunctions, INodeProperties } from 'n8n-workflow';
 
-import { optionsProperty, taskIdProperty } from '../descriptions/common';
-import { readTaskId } from '../helpers/taskId';
-import { TaskRunner, type ItemOutcome } from '../helpers/taskRunner';
+import { operationProperties, taskIdProperty } from '../descriptions/common';
+import type { ItemOutcome } from '../runner/jobs';
+import { TaskRunner } from '../runner/taskRunner';
 import type { OperationContext } from './context';
+import { readTaskId } from './readTaskId';
 
-export const description: INodeProperties[] = [
-	taskIdProperty('waitForCompletion'),
-	optionsProperty('waitForCompletion', { polling: true }),
-];
+export const description: INodeProperties[] = operationProperties('waitForCompletion', [taskIdProperty], {
+	polling: true,
+});
 
 /** Polls all given tasks together until each succeeds or fails; never creates a task. */
 export async function execute(this: IExecuteFunctions, context: OperationContext): Promise<ItemOutcome[]> {
 	const prepared = await context.prepare(async (itemIndex) => ({
+		kind: 'existing' as const,
 		itemIndex,
 		taskId: readTaskId(this, itemIndex),
 	}));

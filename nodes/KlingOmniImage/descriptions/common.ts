@@ -1,7 +1,8 @@
 import type { INodeProperties } from 'n8n-workflow';
+import { updateDisplayOptions } from 'n8n-workflow';
 
 /** The task id input shared by Get Task and Wait for Completion. */
-export const taskIdProperty = (operation: string): INodeProperties => ({
+export const taskIdProperty: INodeProperties = {
 	displayName: 'Task ID',
 	name: 'taskId',
 	type: 'string',
@@ -10,8 +11,7 @@ export const taskIdProperty = (operation: string): INodeProperties => ({
 	placeholder: 'e.g. 874512093471236096',
 	description:
 		'ID of the Kling task, as returned by Create Omni Image. The default reads it from the incoming item.',
-	displayOptions: { show: { operation: [operation] } },
-});
+};
 
 /** Polling options: only for the operations that wait. */
 const pollingOptions: INodeProperties[] = [
@@ -111,10 +111,14 @@ function onlyWhen(toggle: string | undefined, option: INodeProperties): INodePro
  * The Options collection of one operation. Each operation gets its own copy: a shared one would be
  * hidden by another operation's switch, since n8n evaluates hidden parameters at their defaults.
  */
-export function optionsProperty(
-	operation: string,
-	features: { polling: boolean; downloadToggle?: string },
-): INodeProperties {
+interface OptionFeatures {
+	/** The operation waits for tasks: poll interval and max wait time apply. */
+	polling: boolean;
+	/** The operation's own switch that turns downloading off, if any. */
+	downloadToggle?: string;
+}
+
+function optionsProperty(features: OptionFeatures): INodeProperties {
 	const waiting = [...(features.polling ? pollingOptions : []), ...downloadOptions];
 	return {
 		displayName: 'Options',
@@ -122,9 +126,17 @@ export function optionsProperty(
 		type: 'collection',
 		placeholder: 'Add Option',
 		default: {},
-		displayOptions: { show: { operation: [operation] } },
 		options: [...waiting.map((option) => onlyWhen(features.downloadToggle, option)), ...requestOptions].sort(
 			(a, b) => a.displayName.localeCompare(b.displayName),
 		),
 	};
+}
+
+/** An operation's fields followed by its Options collection, shown only for that operation. */
+export function operationProperties(
+	operation: string,
+	fields: INodeProperties[],
+	options: OptionFeatures,
+): INodeProperties[] {
+	return updateDisplayOptions({ show: { operation: [operation] } }, [...fields, optionsProperty(options)]);
 }

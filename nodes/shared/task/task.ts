@@ -1,7 +1,5 @@
 import type { IDataObject } from 'n8n-workflow';
 
-export type TaskStatus = 'submitted' | 'processing' | 'succeed' | 'failed';
-
 export interface TaskImage {
 	index: number;
 	url: string;

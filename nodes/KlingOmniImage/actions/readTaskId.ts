@@ -1,22 +1,21 @@
 import type { IExecuteFunctions } from 'n8n-workflow';
-import { NodeOperationError } from 'n8n-workflow';
+
+import { itemError } from '../../shared/errors';
 
 /** The item's task id, trimmed; an empty one is a clear error before any request. */
 export function readTaskId(ctx: IExecuteFunctions, itemIndex: number): string {
 	const value = ctx.getNodeParameter('taskId', itemIndex, '') as unknown;
 	if (value !== null && typeof value === 'object') {
-		throw new NodeOperationError(ctx.getNode(), `Task ID must be text, got an object [item ${itemIndex}]`, {
-			itemIndex,
-			description: 'Map the task_id field itself, e.g. {{ $json.task_id }}.',
-		});
+		throw itemError(ctx.getNode(), 'Task ID must be text, got an object', itemIndex, 'Map the task_id field itself, e.g. {{ $json.task_id }}.');
 	}
 	const taskId = typeof value === 'string' || typeof value === 'number' ? String(value).trim() : '';
 	if (!taskId) {
-		throw new NodeOperationError(ctx.getNode(), `Task ID is empty [item ${itemIndex}]`, {
+		throw itemError(
+			ctx.getNode(),
+			'Task ID is empty',
 			itemIndex,
-			description:
-				'Map the task_id of a Create Omni Image output, e.g. {{ $json.task_id }}, or paste a task ID.',
-		});
+			'Map the task_id of a Create Omni Image output, e.g. {{ $json.task_id }}, or paste a task ID.',
+		);
 	}
 	return taskId;
 }

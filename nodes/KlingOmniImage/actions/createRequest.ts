@@ -1,25 +1,19 @@
 import type { IDataObject, IExecuteFunctions } from 'n8n-workflow';
-import { NodeOperationError } from 'n8n-workflow';
 
-import { imageDimensions, sniffImageFormat } from './imageInfo';
-
-/** Limits from the API contract, checked before any paid call. */
-export const LIMITS = {
-	promptMaxChars: 2500,
-	referencesMax: 10,
-	nMin: 1,
-	nMax: 9,
-	seriesMin: 2,
-	seriesMax: 9,
-	imageMaxBytes: 10 * 1024 * 1024,
-	imageMinSide: 300,
-	imageMaxAspect: 2.5,
-};
-
-export const MODELS = ['kling-image-o1', 'kling-v3-omni'];
-export const RESOLUTIONS = ['1k', '2k', '4k'];
-export const RESULT_TYPES = ['single', 'series'];
-export const ASPECT_RATIOS = ['16:9', '9:16', '1:1', '4:3', '3:4', '3:2', '2:3', '21:9', 'auto'];
+import {
+	ASPECT_RATIOS,
+	defaultOf,
+	IMAGE_COUNTS,
+	LIMITS,
+	MODELS,
+	RESOLUTIONS,
+	RESULT_TYPES,
+	valuesOf,
+	type Choice,
+	type ResultType,
+} from '../../shared/contract';
+import { itemError } from '../../shared/errors';
+import { imageDimensions, sniffImageFormat } from '../../shared/images/imageInfo';
 
 export interface CreateRequest {
 	body: IDataObject;
@@ -48,10 +42,7 @@ export class CreateRequestBuilder {
 	) {}
 
 	private fail(message: string, description?: string): never {
-		throw new NodeOperationError(this.ctx.getNode(), `${message} [item ${this.itemIndex}]`, {
-			itemIndex: this.itemIndex,
-			description,
-		});
+		throw itemError(this.ctx.getNode(), message, this.itemIndex, description);
 	}
 
 	/** A parameter's value; an expression that cannot be evaluated names the field and item. */
@@ -75,8 +66,9 @@ export class CreateRequestBuilder {
 		return this.fail(`${label} must be text, got ${kind}`);
 	}
 
-	private choice(name: string, label: string, allowed: string[], fallback: string): string {
-		const value = this.text(this.parameter(name, label, fallback), label).trim();
+	private choice(name: string, label: string, choices: Choice[]): string {
+		const allowed = valuesOf(choices);
+		const value = this.text(this.parameter(name, label, defaultOf(choices)), label).trim();
 		if (!allowed.includes(value)) {
 			this.fail(`${label} "${value}" is not supported`, `Use one of: ${allowed.join(', ')}.`);
 		}
@@ -184,13 +176,9 @@ export class CreateRequestBuilder {
 		});
 	}
 
-	private countOptions(resultType: string): IDataObject {
-		if (resultType === 'series') {
-			return {
-				series_amount: this.integer('seriesAmount', 'Series Amount', LIMITS.seriesMin, LIMITS.seriesMax, 4),
-			};
-		}
-		return { n: this.integer('n', 'Number of Images', LIMITS.nMin, LIMITS.nMax, 1) };
+	private countOptions(resultType: ResultType): IDataObject {
+		const count = IMAGE_COUNTS[resultType];
+		return { [count.field]: this.integer(count.parameter, count.label, count.min, count.max, count.default) };
 	}
 
 	private callbackUrl(value: unknown): string | undefined {
@@ -215,7 +203,7 @@ export class CreateRequestBuilder {
 
 	async build(options: { requireWatermark: boolean }): Promise<CreateRequest> {
 		const prompt = this.prompt();
-		const modelName = this.choice('modelName', 'Model', MODELS, 'kling-image-o1');
+		const modelName = this.choice('modelName', 'Model', MODELS);
 		const imageList = await this.imageList();
 		const elementList = this.elementList();
 		const references = imageList.length + elementList.length;
@@ -224,10 +212,10 @@ export class CreateRequestBuilder {
 				`${imageList.length} reference images and ${elementList.length} elements make ${references}; the API allows at most ${LIMITS.referencesMax} together`,
 			);
 		}
-		const resolution = this.choice('resolution', 'Resolution', RESOLUTIONS, '1k');
-		const resultType = this.choice('resultType', 'Result Type', RESULT_TYPES, 'single');
+		const resolution = this.choice('resolution', 'Resolution', RESOLUTIONS);
+		const resultType = this.choice('resultType', 'Result Type', RESULT_TYPES) as ResultType;
 		const counts = this.countOptions(resultType);
-		const aspectRatio = this.choice('aspectRatio', 'Aspect Ratio', ASPECT_RATIOS, 'auto');
+		const aspectRatio = this.choice('aspectRatio', 'Aspect Ratio', ASPECT_RATIOS);
 		const fields = this.parameter<AdditionalFields>('additionalFields', 'Additional Fields', {});
 		if (options.requireWatermark && fields.watermark !== true) {
 			this.fail(

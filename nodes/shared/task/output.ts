@@ -1,6 +1,6 @@
 import type { IBinaryKeyData, IDataObject, INodeExecutionData } from 'n8n-workflow';
 
-import type { DownloadedImage } from './download';
+import type { DownloadedImage } from '../images/download';
 import type { KlingTask } from './task';
 
 export type OutputMode = 'imagePerItem' | 'taskPerItem';

@@ -1,0 +1,63 @@
+import type { NodeError } from '../../shared/errors';
+import { otherTasksSummary } from '../../shared/errors/task';
+import { withStopSignal, type RequestSession } from '../../shared/request/session';
+import type { ItemFailure } from './jobs';
+
+/** Where an item's task got to, in the runner's words (the API's own statuses stay in the task JSON). */
+export type JobState = 'created' | 'waiting' | 'downloading' | 'done' | 'failed' | 'may still finish';
+
+/**
+ * One run of the node over its items: the stop signal all its requests share, what each item's task
+ * got to, and the "Continue On Fail" decision. Without it, the first failure stops every request of
+ * the run and is thrown with the other items' tasks listed, since those may be paid for.
+ */
+export class BatchRun {
+	readonly session: RequestSession;
+
+	private readonly stopController = new AbortController();
+
+	private readonly progress = new Map<number, { taskId?: string; state: JobState }>();
+
+	private firstFailure?: { itemIndex: number; error: NodeError };
+
+	constructor(
+		session: RequestSession,
+		private readonly failFast: boolean,
+	) {
+		this.session = withStopSignal(session, this.stopController.signal);
+	}
+
+	/** Aborts when the run stops itself at its first failure. */
+	get stopSignal(): AbortSignal {
+		return this.stopController.signal;
+	}
+
+	record(itemIndex: number, state: JobState, taskId?: string): void {
+		this.progress.set(itemIndex, { taskId, state });
+	}
+
+	failed(itemIndex: number, error: NodeError, taskId?: string, state: JobState = 'failed'): ItemFailure {
+		this.record(itemIndex, state, taskId);
+		if (this.failFast && !this.firstFailure) {
+			this.firstFailure = { itemIndex, error };
+			this.stopController.abort();
+		}
+		return { itemIndex, error, taskId };
+	}
+
+	/** Throws the first failure, with what happened to the other items' tasks. */
+	throwIfFailedFast(): void {
+		if (!this.firstFailure) return;
+		const { itemIndex, error } = this.firstFailure;
+		const others = [...this.progress.entries()]
+			.filter(([index, entry]) => index !== itemIndex && entry.taskId)
+			.sort(([a], [b]) => a - b)
+			.map(([index, entry]) => ({ itemIndex: index, taskId: entry.taskId as string, state: entry.state }));
+		if (others.length > 0) {
+			const summary = otherTasksSummary(others);
+			error.description = error.description ? `${error.description} ${summary}` : summary;
+		}
+		throw error;
+	}
+}
+

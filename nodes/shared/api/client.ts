@@ -1,0 +1,172 @@
+import type { IDataObject, IHttpRequestMethods, IHttpRequestOptions } from 'n8n-workflow';
+
+import type { NodeContext } from '../context';
+import { CREDENTIAL_TYPE, OMNI_IMAGE_PATH } from '../contract';
+import {
+	apiError,
+	cancelledError,
+	createMayExistError,
+	unreachableError,
+	type CallInfo,
+} from '../errors/api';
+import { describeTransportFailure, transportFailureOf, type TransportFailure } from '../request/network';
+import { withRetries, type Attempt, type RetryBudget } from '../request/retry';
+import { requestSignal, type RequestSession } from '../request/session';
+import { readAnswer, type Answer, type FullResponse } from './envelope';
+
+/**
+ * `query` is idempotent and retried on any transient failure. `create` costs money: it is retried
+ * only when the API certainly created nothing (connection refused, 429), never after a timeout or
+ * a connection cut mid-request.
+ */
+interface ApiCall extends CallInfo {
+	method: IHttpRequestMethods;
+	path: string;
+	body?: IDataObject;
+}
+
+/** A 429 with the wait the budget granted for it (undefined: the retries are used up). */
+type RateLimited = Extract<Answer, { type: 'rateLimited' }> & { retryDelayMs?: number };
+
+type SendOutcome =
+	| Exclude<Answer, { type: 'rateLimited' }>
+	| RateLimited
+	| { type: 'transport'; failure: TransportFailure; sent: boolean };
+
+/** Sends one API call with the retry policy of its kind and returns the envelope's `data`. */
+async function apiRequest(ctx: NodeContext, session: RequestSession, call: ApiCall): Promise<IDataObject> {
+	const node = ctx.getNode();
+	return await withRetries(session.retry, session.signal, () => cancelledError(node, call), async (budget) => {
+		const outcome = await sendOnce(ctx, session, call, budget);
+		return decide(ctx, session, call, outcome, budget);
+	});
+}
+
+/** Whether to return, retry (after how long) or throw, for one attempt's outcome. */
+function decide(
+	ctx: NodeContext,
+	session: RequestSession,
+	call: ApiCall,
+	outcome: SendOutcome,
+	budget: RetryBudget,
+): Attempt<IDataObject> {
+	const node = ctx.getNode();
+	switch (outcome.type) {
+		case 'ok':
+			return { done: outcome.data };
+		case 'rateLimited':
+			// Nothing was created, so a retry is always safe; sendOnce already closed the shared gate.
+			if (outcome.retryDelayMs === undefined) throw apiError(node, call, outcome.error, true);
+			return { retryInMs: 0 };
+		case 'transport': {
+			if (outcome.failure.kind === 'cancelled') {
+				// A create stopped in flight may still have reached the API.
+				if (call.kind === 'create' && outcome.sent) throw createMayExistError(node, call, 'the execution was stopped');
+				throw cancelledError(node, call);
+			}
+			const safeToRetry = call.kind === 'query' || outcome.failure.kind === 'notSent';
+			if (!safeToRetry) throw createMayExistError(node, call, describeTransportFailure(outcome.failure));
+			const delay = budget.next();
+			if (delay === undefined) throw unreachableError(node, session.baseUrl, call, outcome.failure);
+			return { retryInMs: delay };
+		}
+		case 'error':
+			return decideOnErrorAnswer(ctx, call, outcome, budget);
+	}
+}
+
+function decideOnErrorAnswer(
+	ctx: NodeContext,
+	call: ApiCall,
+	outcome: Extract<Answer, { type: 'error' }>,
+	budget: RetryBudget,
+): Attempt<IDataObject> {
+	const delay = outcome.transient && call.kind === 'query' ? budget.next(outcome.retryAfterMs) : undefined;
+	if (delay !== undefined) return { retryInMs: delay };
+	// A 5xx or an unreadable answer does not prove the task was not created.
+	if (outcome.transient && call.kind === 'create') {
+		throw createMayExistError(ctx.getNode(), call, outcome.error.summary);
+	}
+	throw apiError(ctx.getNode(), call, outcome.error, outcome.transient);
+}
+
+/** Sends one attempt within the session's limits; a 429 closes the shared gate for the budget's wait. */
+async function sendOnce(
+	ctx: NodeContext,
+	session: RequestSession,
+	call: ApiCall,
+	budget: RetryBudget,
+): Promise<SendOutcome> {
+	const options: IHttpRequestOptions = {
+		method: call.method,
+		url: `${session.baseUrl}${call.path}`,
+		headers: { Accept: 'application/json' },
+		returnFullResponse: true,
+		ignoreHttpStatusErrors: true,
+		timeout: session.timeoutMs,
+		abortSignal: requestSignal(session),
+	};
+	if (call.body) {
+		options.body = call.body;
+		options.json = true;
+	}
+
+	let sent = false;
+	try {
+		return await session.apiLimit(async () => {
+			// Checked once a slot is free, so a 429 also holds back the requests already queued for one.
+			await session.gate.whenOpen(session.signal);
+			// n8n replaces the request's abort signal with the execution's own, so a run that stopped
+			// itself (first failure without "Continue On Fail") must not send what is still queued.
+			if (session.signal?.aborted) throw Object.assign(new Error('stopped'), { code: 'ERR_CANCELED' });
+			sent = true;
+			const response = (await ctx.helpers.httpRequestWithAuthentication.call(
+				ctx,
+				CREDENTIAL_TYPE,
+				options,
+			)) as FullResponse;
+			const answer = readAnswer(response);
+			if (answer.type !== 'rateLimited') return answer;
+			// Close the gate before this slot frees, or the request queued next would go out at once.
+			const retryDelayMs = budget.next(answer.retryAfterMs);
+			if (retryDelayMs !== undefined) session.gate.pauseFor(retryDelayMs);
+			return { ...answer, retryDelayMs };
+		});
+	} catch (error) {
+		return { type: 'transport', failure: transportFailureOf(error, session.signal), sent };
+	}
+}
+
+/** POST the create call; answers the created task (status `submitted`). */
+export async function createTask(
+	ctx: NodeContext,
+	session: RequestSession,
+	itemIndex: number,
+	body: IDataObject,
+	externalTaskId?: string,
+): Promise<IDataObject> {
+	return await apiRequest(ctx, session, {
+		kind: 'create',
+		method: 'POST',
+		path: OMNI_IMAGE_PATH,
+		body,
+		itemIndex,
+		externalTaskId,
+	});
+}
+
+/** GET one task's current state. */
+export async function queryTask(
+	ctx: NodeContext,
+	session: RequestSession,
+	itemIndex: number,
+	taskId: string,
+): Promise<IDataObject> {
+	return await apiRequest(ctx, session, {
+		kind: 'query',
+		method: 'GET',
+		path: `${OMNI_IMAGE_PATH}/${encodeURIComponent(taskId)}`,
+		itemIndex,
+		taskId,
+	});
+}

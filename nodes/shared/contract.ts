@@ -1,0 +1,68 @@
+/**
+ * Facts of CometAPI's Kling Omni Image API (see the contract): where it is, what a create body may
+ * hold. The node's form and its validation are both built from these, so they cannot disagree.
+ */
+
+export const CREDENTIAL_TYPE = 'cometApiKlingApi';
+export const DEFAULT_BASE_URL = 'https://api.cometapi.com';
+export const OMNI_IMAGE_PATH = '/kling/v1/images/omni-image';
+
+export const LIMITS = {
+	promptMaxChars: 2500,
+	referencesMax: 10,
+	imageMaxBytes: 10 * 1024 * 1024,
+	imageMinSide: 300,
+	imageMaxAspect: 2.5,
+};
+
+/**
+ * How many images a task makes, per result type: the form's field, the body's field, the range
+ * and the default. A task also holds that many of the account's parallel-task slots.
+ */
+export const IMAGE_COUNTS = {
+	single: { parameter: 'n', field: 'n', label: 'Number of Images', min: 1, max: 9, default: 1 },
+	series: { parameter: 'seriesAmount', field: 'series_amount', label: 'Series Amount', min: 2, max: 9, default: 4 },
+} as const;
+
+export type ResultType = keyof typeof IMAGE_COUNTS;
+
+/** An allowed value with the name the form shows; the first of each list is the API's default. */
+export interface Choice {
+	name: string;
+	value: string;
+	description?: string;
+}
+
+export const MODELS: Choice[] = [
+	{ name: 'Kling Image O1', value: 'kling-image-o1' },
+	{ name: 'Kling 3.0 Omni', value: 'kling-v3-omni' },
+];
+
+export const RESOLUTIONS: Choice[] = [
+	{ name: '1K', value: '1k' },
+	{ name: '2K', value: '2k' },
+	{ name: '4K', value: '4k' },
+];
+
+export const RESULT_TYPES: Choice[] = [
+	{ name: 'Single', value: 'single', description: 'Independent images from the same prompt' },
+	{ name: 'Series', value: 'series', description: 'A set of related images that belong together' },
+];
+
+export const ASPECT_RATIOS: Choice[] = [
+	{ name: 'Auto', value: 'auto', description: 'Let the model choose from the prompt and references' },
+	...['1:1', '16:9', '9:16', '4:3', '3:4', '3:2', '2:3', '21:9'].map((ratio) => ({ name: ratio, value: ratio })),
+];
+
+export function valuesOf(choices: Choice[]): string[] {
+	return choices.map((choice) => choice.value);
+}
+
+export function defaultOf(choices: Choice[]): string {
+	return choices[0].value;
+}
+
+export function normalizeBaseUrl(baseUrl: unknown): string {
+	const text = typeof baseUrl === 'string' && baseUrl.trim() ? baseUrl.trim() : DEFAULT_BASE_URL;
+	return text.replace(/\/+$/, '');
+}

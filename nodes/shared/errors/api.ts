@@ -1,0 +1,142 @@
+import type { INode, JsonObject } from 'n8n-workflow';
+import { NodeApiError } from 'n8n-workflow';
+
+import { describeTransportFailure, type TransportFailure } from '../request/network';
+import { keepMessage, withItem } from './index';
+
+/** What an API call was for, as errors name it. */
+export interface CallInfo {
+	kind: 'create' | 'query';
+	itemIndex: number;
+	/** Named in errors so a user can find a task whose create request got no answer. */
+	externalTaskId?: string;
+	/** The queried task. */
+	taskId?: string;
+}
+
+/** An error answer of the API, read from any of its envelopes. */
+export interface ProviderError {
+	httpStatus: number;
+	/** Out of balance or quota: not worth retrying, and not a key problem. */
+	account: boolean;
+	code?: unknown;
+	message: string;
+	requestId?: string;
+	summary: string;
+}
+
+/**
+ * An API failure as n8n shows it. `transient` marks failures that outlived their retries but may
+ * still clear up (network, 429, 5xx): a poll loop keeps the task pending instead of failing it.
+ */
+export class CometApiError extends NodeApiError {
+	transient = false;
+
+	/** The API answered that the task does not exist (unknown, expired, or not yet visible). */
+	taskNotFound = false;
+
+	constructor(
+		node: INode,
+		response: JsonObject,
+		options: { message: string; description?: string; httpCode?: string; itemIndex: number },
+		transient = false,
+	) {
+		super(node, response, options);
+		keepMessage(this, options.message);
+		this.transient = transient;
+	}
+}
+
+function callLabel(call: CallInfo): string {
+	return call.kind === 'create' ? 'create the image task' : `query task ${call.taskId ?? ''}`.trim();
+}
+
+export function isTaskNotFound(error: ProviderError): boolean {
+	return /task_not_exist/i.test(`${String(error.code)} ${error.message}`);
+}
+
+function hintFor(error: ProviderError): string | undefined {
+	if (error.account) {
+		return 'Your CometAPI balance or quota does not cover this request. Top it up, then run the item again.';
+	}
+	if (error.httpStatus === 401 || error.httpStatus === 403) {
+		return 'Check the API key in the CometAPI credential.';
+	}
+	if (isTaskNotFound(error)) {
+		return 'The task ID is unknown, expired or belongs to another account.';
+	}
+	if (error.httpStatus === 429 || Number(error.code) === 429) {
+		return 'CometAPI kept rate-limiting after several retries. Lower "Max Concurrent Requests" or try again later.';
+	}
+	return undefined;
+}
+
+export function apiError(node: INode, call: CallInfo, error: ProviderError, transient: boolean): CometApiError {
+	const response: JsonObject = {
+		message: error.message,
+		http_status: error.httpStatus,
+		code: (error.code ?? null) as JsonObject[string],
+		request_id: error.requestId ?? null,
+	};
+	const apiFailure = new CometApiError(
+		node,
+		response,
+		{
+			message: withItem(`CometAPI could not ${callLabel(call)}: ${error.summary}`, call.itemIndex),
+			description: hintFor(error),
+			httpCode: String(error.httpStatus),
+			itemIndex: call.itemIndex,
+		},
+		transient,
+	);
+	apiFailure.taskNotFound = call.kind === 'query' && isTaskNotFound(error);
+	return apiFailure;
+}
+
+export function createMayExistError(node: INode, call: CallInfo, what: string): CometApiError {
+	const lookup = call.externalTaskId
+		? `Look for external task ID "${call.externalTaskId}" in your CometAPI task log before running this item again.`
+		: 'Check your CometAPI task log before running this item again; turn on "Generate External Task ID" to make such tasks easy to find.';
+	return new CometApiError(
+		node,
+		{ message: what },
+		{
+			message: withItem(
+				`The create request got no usable answer (${what}): the task may have been created and charged`,
+				call.itemIndex,
+			),
+			description: `It was not sent again, so that nothing is paid for twice. ${lookup}`,
+			itemIndex: call.itemIndex,
+		},
+	);
+}
+
+export function unreachableError(
+	node: INode,
+	baseUrl: string,
+	call: CallInfo,
+	failure: TransportFailure,
+): CometApiError {
+	const what = describeTransportFailure(failure);
+	return new CometApiError(
+		node,
+		{ message: what },
+		{
+			message: withItem(`Could not reach CometAPI at ${baseUrl} to ${callLabel(call)}: ${what}`, call.itemIndex),
+			description: 'Check the Base URL in the CometAPI credential and the network.',
+			itemIndex: call.itemIndex,
+		},
+		true,
+	);
+}
+
+export function cancelledError(node: INode, call: CallInfo): CometApiError {
+	return new CometApiError(
+		node,
+		{ message: 'cancelled' },
+		{
+			message: withItem(`The execution was stopped before CometAPI could ${callLabel(call)}`, call.itemIndex),
+			itemIndex: call.itemIndex,
+		},
+	);
+}
