@@ -13,7 +13,9 @@ const USAGE = `Usage: node simulator/cli.js [options]
   --task-duration-ms N   time from create to a terminal state (default 1000)
   --image-size-bytes N   pad result images to about N bytes
   --image-format F       png | jpeg (default png)
-  --error-style S        http | code200 (default http)`;
+  --error-style S        http | code200 (default http)
+  --parallel-slots N     account parallel-task limit in slots (default unlimited)
+  --error-envelope E     kling | comet: envelope of wrong-key errors (default kling)`;
 
 // flag -> [option name, parser]
 const FLAGS = {
@@ -25,6 +27,8 @@ const FLAGS = {
 	'--image-size-bytes': ['imageSizeBytes', toInt],
 	'--image-format': ['imageFormat', String],
 	'--error-style': ['errorStyle', String],
+	'--parallel-slots': ['parallelSlots', toInt],
+	'--error-envelope': ['errorEnvelope', String],
 };
 
 function toInt(text) {

@@ -294,6 +294,9 @@ export interface ForgedCallbackOptions {
 	body?: unknown;
 }
 
+/** Options that stay undefined unless given. */
+type OptionalOptions = 'imageSizeBytes' | 'taskPlan' | 'clock' | 'parallelSlots' | 'parallelLimitStyle';
+
 export interface Simulator {
 	/** e.g. 'http://127.0.0.1:PORT' (no trailing slash): the credential's base URL. */
 	readonly apiUrl: string;
@@ -301,8 +304,7 @@ export interface Simulator {
 	readonly imageUrl: string;
 	readonly apiKey: string;
 	/** Resolved options. */
-	readonly options: Required<Omit<SimulatorOptions, 'imageSizeBytes' | 'taskPlan' | 'clock'>> &
-		Pick<SimulatorOptions, 'imageSizeBytes' | 'taskPlan' | 'clock'>;
+	readonly options: Required<Omit<SimulatorOptions, OptionalOptions>> & Pick<SimulatorOptions, OptionalOptions>;
 	/** Every request received by both servers, in arrival order (same array across reset()). */
 	readonly requests: RecordedRequest[];
 	readonly tasks: Map<string, TaskRecord>;
