@@ -2,7 +2,7 @@
 
 export type ImageFormat = 'png' | 'jpeg';
 export type TaskStatus = 'submitted' | 'processing' | 'succeed' | 'failed';
-export type FaultRoute = 'create' | 'query' | 'image' | 'callback';
+export type FaultRoute = 'create' | 'query' | 'image';
 
 /** What `taskPlan` may decide for one task; anything left out uses the simulator options. */
 export interface TaskPlan {
