@@ -1,0 +1,392 @@
+/*
+ * Queue-mode harness: the cluster from scripts/lib/queue-mode.js (Redis, Postgres, an n8n main and two
+ * workers) with the packed package, a CometAPI simulator and an upload receiver on loopback, the credential
+ * and the test workflows imported and published. Helpers read what n8n stored: executions through the
+ * REST API, binary data through the main, which worker ran what from the workers' event logs.
+ */
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { startSimulator } from '../../simulator';
+import type { Simulator, SimulatorOptions } from '../../simulator';
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+const host = require('../../scripts/lib/n8n-host');
+const { freePort } = require('../../scripts/lib/n8n-instance');
+const { QueueCluster } = require('../../scripts/lib/queue-mode');
+const examples = require('../../scripts/lib/examples');
+const { startUploadReceiver } = require('../../scripts/lib/upload-receiver');
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+export const KLING_NODE_TYPE: string = examples.KLING_NODE_TYPE;
+
+export interface QueueState {
+	workDir: string;
+	tarball: string;
+	version: string;
+	services: { redisVersion: string; postgresVersion: string; pgBinDir: string; redisServer: string };
+}
+
+export function queueState(): QueueState {
+	const file = process.env.KLING_QUEUE_STATE;
+	if (!file) throw new Error('KLING_QUEUE_STATE is not set: run these tests with `npm run test:queue`');
+	return JSON.parse(fs.readFileSync(file, 'utf8'));
+}
+
+export interface Upload {
+	fields: Record<string, string>;
+	files: Array<{ field: string; fileName: string; mimeType: string; bytes: Buffer }>;
+	error?: string;
+}
+
+export interface Worker {
+	name: string;
+	pid: number;
+	logFile: string;
+	eventLog: string;
+	exited: Promise<{ code: number | null; signal: string | null }>;
+	output(): string;
+	stop(): Promise<void>;
+	kill(signal?: string): Promise<{ code: number | null; signal: string | null }>;
+}
+
+/** A stored execution as GET /rest/executions lists it. */
+export interface ExecutionSummary {
+	id: string;
+	status: string;
+	mode: string;
+	finished: boolean;
+	workflowId: string;
+	createdAt: string;
+	startedAt: string | null;
+	stoppedAt: string | null;
+}
+
+export const OWNER = { email: 'queue-owner@example.com', password: 'Queue-Mode-Password-1' };
+
+/** Prompts with this marker make tasks that do not finish during the test (for stop and crash scenarios). */
+export const HOLD_MARKER = ' HOLD';
+
+export const WORKFLOWS = {
+	/** Webhook (answers with the last node's first item) → 20 prompts → Create Omni Image → upload each image. */
+	batch: { id: 'queueBatch', path: 'queue-batch' },
+	/** The same with the webhook answering at once: the execution goes on in the background. */
+	background: { id: 'queueBackground', path: 'queue-background' },
+};
+
+/**
+ * Webhook → "Prompts" (Set: `count` prompts named after `run`) → "One item per prompt" (Split Out) →
+ * "Create Omni Image" (the package's node, waiting, polling every second) → "Upload image" (HTTP Request
+ * posting each image as a multipart file to the receiver, with the task id, the image URL and the execution id).
+ */
+export function batchWorkflow(
+	{ id, path: webhookPath }: { id: string; path: string },
+	{ responseMode, uploadUrl }: { responseMode: 'lastNode' | 'onReceived'; uploadUrl: string },
+): any {
+	const credentials = { cometApiKlingApi: { id: examples.CREDENTIAL.id, name: examples.CREDENTIAL.name } };
+	return {
+		id,
+		name: `Queue mode: ${id}`,
+		active: false,
+		nodes: [
+			{
+				id: `${id}-1`,
+				name: 'Webhook',
+				type: 'n8n-nodes-base.webhook',
+				typeVersion: 2,
+				position: [0, 0],
+				webhookId: crypto.randomUUID(),
+				parameters: { httpMethod: 'POST', path: webhookPath, responseMode, options: {} },
+			},
+			{
+				id: `${id}-2`,
+				name: 'Prompts',
+				type: 'n8n-nodes-base.set',
+				typeVersion: 3.4,
+				position: [220, 0],
+				parameters: {
+					assignments: {
+						assignments: [
+							{ id: 'a1', name: 'run', value: '={{ $json.body.run }}', type: 'string' },
+							{
+								id: 'a2',
+								name: 'prompts',
+								value:
+									"={{ Array.from({ length: $json.body.count }, (_, i) => 'queue ' + $json.body.run + ' prompt ' + (i + 1) + ($json.body.marker || '')) }}",
+								type: 'array',
+							},
+						],
+					},
+					options: {},
+				},
+			},
+			{
+				id: `${id}-3`,
+				name: 'One item per prompt',
+				type: 'n8n-nodes-base.splitOut',
+				typeVersion: 1,
+				position: [440, 0],
+				parameters: { fieldToSplitOut: 'prompts', include: 'allOtherFields', options: { destinationFieldName: 'prompt' } },
+			},
+			{
+				id: `${id}-4`,
+				name: 'Create Omni Image',
+				type: KLING_NODE_TYPE,
+				typeVersion: 1,
+				position: [660, 0],
+				parameters: {
+					operation: 'createOmniImage',
+					prompt: '={{ $json.prompt }}',
+					modelName: 'kling-image-o1',
+					resolution: '1k',
+					resultType: 'single',
+					n: 1,
+					aspectRatio: '1:1',
+					waitForCompletion: true,
+					additionalFields: {},
+					options: { pollInterval: 1, outputMode: 'imagePerItem', binaryPropertyName: 'data' },
+				},
+				credentials,
+			},
+			{
+				id: `${id}-5`,
+				name: 'Upload image',
+				type: 'n8n-nodes-base.httpRequest',
+				typeVersion: 4.2,
+				position: [880, 0],
+				parameters: {
+					method: 'POST',
+					url: uploadUrl,
+					sendBody: true,
+					contentType: 'multipart-form-data',
+					bodyParameters: {
+						parameters: [
+							{ parameterType: 'formBinaryData', name: 'file', inputDataFieldName: 'data' },
+							{ name: 'task_id', value: '={{ $json.task_id }}' },
+							{ name: 'image_url', value: '={{ $json.image.url }}' },
+							{ name: 'execution_id', value: '={{ $execution.id }}' },
+						],
+					},
+					options: {},
+				},
+			},
+		],
+		connections: {
+			Webhook: { main: [[{ node: 'Prompts', type: 'main', index: 0 }]] },
+			Prompts: { main: [[{ node: 'One item per prompt', type: 'main', index: 0 }]] },
+			'One item per prompt': { main: [[{ node: 'Create Omni Image', type: 'main', index: 0 }]] },
+			'Create Omni Image': { main: [[{ node: 'Upload image', type: 'main', index: 0 }]] },
+		},
+		settings: { executionOrder: 'v1' },
+		pinData: {},
+	};
+}
+
+export function delay(ms: number): Promise<void> {
+	return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Polls `check` until it returns a value other than undefined/false. */
+export async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number, everyMs = 250): Promise<T> {
+	const deadline = Date.now() + timeoutMs;
+	for (;;) {
+		const value = await check();
+		if (value !== undefined && value !== false) return value as T;
+		if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+		await delay(everyMs);
+	}
+}
+
+export class QueueHarness {
+	private cookie = '';
+
+	private constructor(
+		readonly cluster: any,
+		readonly sim: Simulator,
+		readonly receiver: { url: string; uploads: Upload[]; close(): Promise<void> },
+		readonly baseUrl: string,
+		readonly state: QueueState,
+	) {}
+
+	/** Starts everything; on failure stops what it started and rethrows. */
+	static async start(options: { simulator?: SimulatorOptions; env?: Record<string, string>; mainEnv?: Record<string, string> } = {}): Promise<QueueHarness> {
+		const state = queueState();
+		host.setQuiet(process.env.KLING_QUEUE_VERBOSE !== '1');
+		const n8n = await host.ensureN8n(state.version);
+		const cluster = new QueueCluster(n8n, { workDir: fs.mkdtempSync(path.join(state.workDir, 'cluster-')), env: options.env, mainEnv: options.mainEnv });
+		let sim: Simulator | undefined;
+		let receiver: any;
+		try {
+			const apiKey = `sk-queue-${crypto.randomBytes(16).toString('hex')}`;
+			sim = await startSimulator({
+				taskDurationMs: 1500,
+				taskPlan: (body) =>
+					typeof body?.prompt === 'string' && body.prompt.includes(HOLD_MARKER) ? { durationMs: 60 * 60 * 1000 } : undefined,
+				...options.simulator,
+				apiKey,
+			});
+			receiver = await startUploadReceiver();
+			const instance = await cluster.startServices();
+			await instance.installPackage(state.tarball);
+			await instance.importCredentials([examples.credentialEntry({ apiKey, baseUrl: sim.apiUrl })]);
+			await instance.importWorkflows([
+				batchWorkflow(WORKFLOWS.batch, { responseMode: 'lastNode', uploadUrl: receiver.url }),
+				batchWorkflow(WORKFLOWS.background, { responseMode: 'onReceived', uploadUrl: receiver.url }),
+			]);
+			for (const { id } of Object.values(WORKFLOWS)) await instance.command(['publish:workflow', `--id=${id}`]);
+			const port = await freePort();
+			await cluster.startN8n({ port, ownerEmail: OWNER.email, ownerPassword: OWNER.password });
+			const harness = new QueueHarness(cluster, sim, receiver, `http://127.0.0.1:${port}`, state);
+			await harness.login();
+			// The main registers production webhooks as it starts; a POST-only webhook answers GET with 404
+			// "not registered for GET" once it is there.
+			for (const { path: webhookPath } of Object.values(WORKFLOWS)) {
+				await waitFor(
+					`webhook ${webhookPath}`,
+					async () => /not registered for GET/.test(await (await fetch(`${harness.baseUrl}/webhook/${webhookPath}`)).text()),
+					30000,
+				);
+			}
+			return harness;
+		} catch (error) {
+			await cluster.stop();
+			await Promise.allSettled([sim?.close(), receiver?.close()]);
+			throw error;
+		}
+	}
+
+	get workers(): Worker[] {
+		return this.cluster.workers;
+	}
+
+	get main(): { pid: number; logFile: string; output(): string } {
+		return this.cluster.main;
+	}
+
+	async stop(): Promise<void> {
+		await this.cluster.stop();
+		await Promise.allSettled([this.sim.close(), this.receiver.close()]);
+	}
+
+	// --- n8n's REST API (as the owner) -----------------------------------------------------------------
+
+	private async login(): Promise<void> {
+		const res = await fetch(`${this.baseUrl}/rest/login`, {
+			method: 'POST',
+			headers: { 'content-type': 'application/json' },
+			body: JSON.stringify({ emailOrLdapLoginId: OWNER.email, password: OWNER.password }),
+		});
+		if (!res.ok) throw new Error(`login failed: HTTP ${res.status} ${await res.text()}`);
+		this.cookie = (res.headers.get('set-cookie') || '').split(';')[0];
+	}
+
+	async rest(method: string, url: string, body?: unknown): Promise<any> {
+		const res = await fetch(`${this.baseUrl}${url}`, {
+			method,
+			headers: { 'content-type': 'application/json', cookie: this.cookie },
+			body: body === undefined ? undefined : JSON.stringify(body),
+		});
+		const text = await res.text();
+		if (!res.ok) throw new Error(`${method} ${url}: HTTP ${res.status} ${text.slice(0, 500)}`);
+		return text ? JSON.parse(text) : undefined;
+	}
+
+	/** Executions of a workflow as n8n stores them (GET /rest/executions refuses limit > 100). */
+	async executions(workflowId: string): Promise<ExecutionSummary[]> {
+		const filter = encodeURIComponent(JSON.stringify({ workflowId }));
+		const { data } = await this.rest('GET', `/rest/executions?filter=${filter}&limit=100`);
+		return data.results;
+	}
+
+	/** One execution with its run data (n8n sends it "flatted"; the parser comes with n8n). */
+	async execution(id: string): Promise<{ summary: any; data: any; raw: string }> {
+		const { data } = await this.rest('GET', `/rest/executions/${id}`);
+		// eslint-disable-next-line @typescript-eslint/no-require-imports
+		const flatted = require(require.resolve('flatted', { paths: [path.join(host.n8nDir(this.state.version), 'node_modules', 'n8n')] }));
+		return { summary: data, data: data.data ? flatted.parse(data.data) : undefined, raw: data.data ?? '' };
+	}
+
+	/** The bytes n8n holds for a binary, read through the main (binary data in the database). */
+	async binaryBytes(id: string): Promise<Buffer> {
+		const res = await fetch(`${this.baseUrl}/rest/binary-data?id=${encodeURIComponent(id)}&action=view`, {
+			headers: { cookie: this.cookie },
+		});
+		if (!res.ok) throw new Error(`binary ${id}: HTTP ${res.status}`);
+		return Buffer.from(await res.arrayBuffer());
+	}
+
+	/** POST to a production webhook; resolves with the status, the body and how long it took. */
+	async callWebhook(webhookPath: string, body: unknown): Promise<{ status: number; body: string; ms: number }> {
+		const started = Date.now();
+		const res = await fetch(`${this.baseUrl}/webhook/${webhookPath}`, {
+			method: 'POST',
+			headers: { 'content-type': 'application/json' },
+			body: JSON.stringify(body),
+		});
+		const text = await res.text();
+		return { status: res.status, body: text, ms: Date.now() - started };
+	}
+
+	// --- what the workers did ------------------------------------------------------------------------
+
+	/**
+	 * Which worker took which execution, from each worker's event log (n8n.queue.job.dequeued, written by
+	 * the worker that took the job). Executions not found in any log are missing from the map.
+	 */
+	workerOfExecutions(): Map<string, string> {
+		const byExecution = new Map<string, string>();
+		for (const worker of this.workers) {
+			for (const event of readEventLog(worker.eventLog)) {
+				if (event.eventName === 'n8n.queue.job.dequeued' && event.payload?.executionId) {
+					byExecution.set(String(event.payload.executionId), worker.name);
+				}
+			}
+		}
+		return byExecution;
+	}
+
+	/** The same from the workers' own log lines ("Worker started execution N (job M)"), as a cross-check. */
+	workerOfExecutionsFromLogs(): Map<string, string> {
+		const byExecution = new Map<string, string>();
+		for (const worker of this.workers) {
+			for (const match of worker.output().matchAll(/Worker started execution (\d+) \(job \d+\)/g)) {
+				byExecution.set(match[1], worker.name);
+			}
+		}
+		return byExecution;
+	}
+
+	// --- what the simulator received ------------------------------------------------------------------
+
+	/** Create requests whose prompt belongs to a run ("queue <run> prompt N"). */
+	creates(run: string): Array<{ prompt: string; taskId?: string; at: number }> {
+		return this.sim
+			.apiRequests('create')
+			.filter((r) => typeof r.body?.prompt === 'string' && r.body.prompt.startsWith(`queue ${run} prompt `))
+			.map((r) => ({ prompt: r.body.prompt, taskId: r.taskId, at: r.at }));
+	}
+
+	/** Query requests for these tasks. */
+	queries(taskIds: Iterable<string>): Array<{ taskId: string; at: number }> {
+		const ids = new Set(taskIds);
+		return this.sim
+			.apiRequests('query')
+			.filter((r) => r.taskId && ids.has(r.taskId))
+			.map((r) => ({ taskId: r.taskId!, at: r.at }));
+	}
+}
+
+/** n8n's event log: one JSON message per line (a line that does not parse is skipped). */
+export function readEventLog(file: string): any[] {
+	const files = [file, ...[1, 2, 3].map((n) => file.replace(/\.log$/, `-${n}.log`))].filter((f) => fs.existsSync(f));
+	const events: any[] = [];
+	for (const f of files) {
+		for (const line of fs.readFileSync(f, 'utf8').split('\n')) {
+			if (!line.trim()) continue;
+			try {
+				events.push(JSON.parse(line));
+			} catch {}
+		}
+	}
+	return events;
+}
