@@ -1,0 +1,147 @@
+import type {
+	IDataObject,
+	IHookFunctions,
+	INodeProperties,
+	INodeType,
+	INodeTypeDescription,
+	IWebhookFunctions,
+	IWebhookResponseData,
+} from 'n8n-workflow';
+import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
+
+import { CREDENTIAL_TYPE, normalizeBaseUrl } from '../shared/contract';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../shared/request/retry';
+import { DOWNLOAD_OPTIONS, readImageOutputSettings } from '../shared/options/download';
+import { handleCallback, type TriggerSettings } from './handleCallback';
+import { processLedger, type TaskLedger } from './ledger';
+
+/** The webhook path under n8n's `/webhook/<webhook id>/`. */
+export const CALLBACK_PATH = 'kling';
+
+function readSettings(ctx: IWebhookFunctions): TriggerSettings {
+	const options = ctx.getNodeParameter('options', {}) as IDataObject;
+	const fail = (message: string) => new NodeOperationError(ctx.getNode(), message);
+	const timeout = options.requestTimeout === undefined || options.requestTimeout === '' ? 60 : Number(options.requestTimeout);
+	if (!Number.isFinite(timeout) || timeout < 1) {
+		throw fail(`Option "Request Timeout" must be a number of at least 1, got "${String(options.requestTimeout)}"`);
+	}
+	return {
+		downloadImages: ctx.getNodeParameter('downloadImages', true) as boolean,
+		emitUnfinished: options.emitUnfinished === true,
+		output: readImageOutputSettings(options, fail),
+		requestTimeoutMs: timeout * 1000,
+	};
+}
+
+/** The action node's download options (hidden while Download Images is off), and the trigger's own. */
+const TRIGGER_OPTIONS: INodeProperties[] = [
+	...DOWNLOAD_OPTIONS.map(
+		(option): INodeProperties => ({ ...option, displayOptions: { hide: { '/downloadImages': [false] } } }),
+	),
+	{
+		displayName: 'Emit Unfinished Statuses',
+		name: 'emitUnfinished',
+		type: 'boolean' as const,
+		default: false,
+		description:
+			'Whether to also start the workflow for "submitted" and "processing" callbacks (checked with the API, once per task and status, without images)',
+	},
+	{
+		displayName: 'Request Timeout (Seconds)',
+		name: 'requestTimeout',
+		type: 'number' as const,
+		typeOptions: { minValue: 1 },
+		default: 60,
+		description: 'How long one image download may go without an answer',
+	},
+].sort((a, b) => a.displayName.localeCompare(b.displayName));
+
+export class KlingOmniImageTrigger implements INodeType {
+	/**
+	 * n8n calls `webhook` with its own context as `this`; the retry policy and the ledger of emitted
+	 * tasks are closed over. n8n constructs the node once per process without arguments (the
+	 * process's ledger, the default policy); tests pass their own.
+	 */
+	webhook: (this: IWebhookFunctions) => Promise<IWebhookResponseData>;
+
+	constructor(retryPolicy: RetryPolicy = DEFAULT_RETRY_POLICY, ledger: TaskLedger = processLedger) {
+		this.webhook = async function (this: IWebhookFunctions) {
+			const credentials = await this.getCredentials(CREDENTIAL_TYPE);
+			return await handleCallback(this, {
+				...readSettings(this),
+				baseUrl: normalizeBaseUrl(credentials.baseUrl),
+				retryPolicy,
+				ledger,
+			});
+		};
+	}
+
+	/**
+	 * Nothing to register at CometAPI: the callback URL travels with each create request. n8n still
+	 * calls these when the workflow is published and unpublished.
+	 */
+	webhookMethods = {
+		default: {
+			async checkExists(this: IHookFunctions): Promise<boolean> {
+				return true;
+			},
+			async create(this: IHookFunctions): Promise<boolean> {
+				return true;
+			},
+			async delete(this: IHookFunctions): Promise<boolean> {
+				return true;
+			},
+		},
+	};
+
+	description: INodeTypeDescription = {
+		// "<action node's name> Trigger": n8n's nodes panel lists a trigger named so beside its action node.
+		displayName: 'Kling Omni Image (CometAPI) Trigger',
+		name: 'klingOmniImageTrigger',
+		icon: { light: 'file:klingOmniImage.svg', dark: 'file:klingOmniImage.dark.svg' },
+		group: ['trigger'],
+		version: 1,
+		subtitle: 'Finished tasks by callback',
+		description: 'Starts the workflow when a Kling Omni Image task created with a callback URL finishes',
+		eventTriggerDescription: 'Waiting for a Kling task to finish',
+		activationMessage:
+			'Kling tasks created with this trigger\'s production URL as Callback URL now start this workflow when they finish.',
+		defaults: { name: 'Kling Omni Image Trigger' },
+		inputs: [],
+		outputs: [NodeConnectionTypes.Main],
+		credentials: [{ name: CREDENTIAL_TYPE, required: true }],
+		webhooks: [
+			{
+				name: 'default',
+				httpMethod: 'POST',
+				responseMode: 'onReceived',
+				path: CALLBACK_PATH,
+			},
+		],
+		properties: [
+			{
+				displayName:
+					'Copy this node\'s Production URL (Webhook URLs, above) into "Callback URL" under Additional Fields of Create Omni Image, then publish this workflow. Each finished task then starts one execution with the task and its images; other callbacks are answered and start nothing.',
+				name: 'setupNotice',
+				type: 'notice',
+				default: '',
+			},
+			{
+				displayName: 'Download Images',
+				name: 'downloadImages',
+				type: 'boolean',
+				default: true,
+				description:
+					'Whether to download the images of a succeeded task as binary data, as Get Task with Download Images does',
+			},
+			{
+				displayName: 'Options',
+				name: 'options',
+				type: 'collection',
+				placeholder: 'Add Option',
+				default: {},
+				options: TRIGGER_OPTIONS,
+			},
+		],
+	};
+}
