@@ -5,6 +5,7 @@ import * as createOmniImage from './actions/createOmniImage.operation';
 import * as getTask from './actions/getTask.operation';
 import { router } from './actions/router';
 import * as waitForCompletion from './actions/waitForCompletion.operation';
+import { toolDescriptionProperties } from './descriptions/tool';
 import { CREDENTIAL_TYPE } from '../shared/contract';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../shared/request/retry';
 
@@ -64,6 +65,8 @@ export class KlingOmniImage implements INodeType {
 				],
 				default: 'createOmniImage',
 			},
+			// Only in the AI agent tool variant: what the model is told, per operation.
+			...toolDescriptionProperties,
 			...createOmniImage.description,
 			...getTask.description,
 			...waitForCompletion.description,
