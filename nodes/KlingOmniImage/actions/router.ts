@@ -2,6 +2,7 @@ import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 import { NodeOperationError } from 'n8n-workflow';
 
 import type { RetryPolicy } from '../../shared/request/retry';
+import { modelResultItem } from '../../shared/task/output';
 import type { ItemFailure, ItemOutcome } from '../runner/jobs';
 import { createOperationContext, type OperationContext } from './context';
 import * as createOmniImage from './createOmniImage.operation';
@@ -24,7 +25,43 @@ function errorItem({ error, itemIndex, taskId }: ItemFailure): INodeExecutionDat
 	return { json, pairedItem: { item: itemIndex } };
 }
 
+/**
+ * Whether the node runs as an AI agent's tool. n8n names the tool variant `<name>Tool` and recognises tool
+ * types by that suffix itself (`isToolType`). `isToolExecution()` alone is not enough: it is only true when a
+ * tool runs inside its agent's process (e.g. under an agent that is itself a tool), not when the AI Agent v3
+ * has the engine run the tool, and n8n 1.x lacks it.
+ */
+export function isToolMode(ctx: IExecuteFunctions): boolean {
+	if (ctx.getNode().type.endsWith('Tool')) return true;
+	const isToolExecution = (ctx as Partial<Pick<IExecuteFunctions, 'isToolExecution'>>).isToolExecution;
+	return typeof isToolExecution === 'function' && isToolExecution.call(ctx) === true;
+}
+
+/**
+ * An agent passes only an error's message to its model: the description (what to change) goes into the
+ * message, and the [item N] suffix, which means nothing to a model, goes.
+ */
+function forModel(error: unknown): unknown {
+	if (!(error instanceof Error)) return error;
+	const description = (error as { description?: unknown }).description;
+	let message = error.message.replace(/ \[item \d+\]$/, '');
+	if (typeof description === 'string' && description.trim() !== '' && !message.includes(description)) {
+		message = `${message.replace(/[.:]$/, '')}. ${description}`;
+	}
+	error.message = message;
+	return error;
+}
+
 export async function router(this: IExecuteFunctions, retry: RetryPolicy): Promise<INodeExecutionData[][]> {
+	if (!isToolMode(this)) return await run.call(this, retry, false);
+	try {
+		return await run.call(this, retry, true);
+	} catch (error) {
+		throw forModel(error);
+	}
+}
+
+async function run(this: IExecuteFunctions, retry: RetryPolicy, toolMode: boolean): Promise<INodeExecutionData[][]> {
 	const operation = this.getNodeParameter('operation', 0) as string;
 	const handler = operations[operation];
 	if (!handler) {
@@ -35,9 +72,12 @@ export async function router(this: IExecuteFunctions, retry: RetryPolicy): Promi
 
 	const output: INodeExecutionData[] = [];
 	for (const outcome of outcomes) {
-		if (!('error' in outcome)) output.push(...outcome.items);
-		else if (context.settings.failFast) throw outcome.error;
-		else output.push(errorItem(outcome));
+		if (!('error' in outcome)) {
+			// As a tool: one short JSON item per task for the model (see modelResultItem).
+			if (toolMode) output.push(modelResultItem(outcome.items, outcome.itemIndex));
+			else output.push(...outcome.items);
+		} else if (context.settings.failFast) throw outcome.error;
+		else output.push(errorItem(toolMode ? { ...outcome, error: forModel(outcome.error) as ItemFailure['error'] } : outcome));
 	}
 	return [output];
 }

@@ -57,3 +57,55 @@ export function imageItems(
 		},
 	];
 }
+
+/**
+ * The short JSON an AI agent's model gets for one task when the node runs as an agent tool: n8n passes a
+ * tool's output JSON to the model verbatim and drops its binary data (docs/AI-AGENT-NOTES.md), so the
+ * full task object, provider fields and per-image items would only cost tokens.
+ */
+export function modelResult(task: IDataObject, filesInOutput: boolean): IDataObject {
+	const images = Array.isArray(task.images) ? (task.images as IDataObject[]) : [];
+	const urls = images.map((image) => image.url).filter((url): url is string => typeof url === 'string' && url !== '');
+	const watermarkUrls = images
+		.map((image) => image.watermark_url)
+		.filter((url): url is string => typeof url === 'string' && url !== '');
+	const result: IDataObject = { task_id: task.task_id, status: task.status };
+	if (task.status === 'succeed') {
+		result.image_urls = urls;
+		if (watermarkUrls.length > 0) result.watermarked_image_urls = watermarkUrls;
+		result.cost = task.cost ?? null;
+		result.note =
+			'The image URLs are temporary (they can stop working before the provider deletes the images after about ' +
+			'30 days): give them to the user now. ' +
+			(filesInOutput
+				? "The image files are in this tool's output in n8n; the agent passes on only this JSON."
+				: 'To get the files into a workflow, use Get Task with Download Images on the task_id.');
+	} else if (task.status === 'failed') {
+		result.reason = task.status_message ?? null;
+		result.note = 'The task failed and made no image: change the prompt or inputs and create a new task.';
+	} else {
+		result.note = 'Not finished yet (it usually takes tens of seconds): check again later with this task_id.';
+	}
+	return result;
+}
+
+/**
+ * One item per task for an agent tool: the model's JSON, with the task's image files (if downloaded) kept as
+ * binary data so that they stay visible in the tool's run in n8n.
+ */
+export function modelResultItem(items: INodeExecutionData[], itemIndex: number): INodeExecutionData {
+	const binary: IBinaryKeyData = {};
+	for (const item of items) {
+		for (const [key, data] of Object.entries(item.binary ?? {})) {
+			let name = key;
+			for (let n = 1; name in binary; n++) name = `${key}_${n}`;
+			binary[name] = data;
+		}
+	}
+	const files = Object.keys(binary).length > 0;
+	return {
+		json: modelResult(items[0]?.json ?? {}, files),
+		...(files ? { binary } : {}),
+		pairedItem: { item: itemIndex },
+	};
+}
