@@ -53,3 +53,33 @@ describe('the form follows the operation and the result type', () => {
 		expect(description.credentials).toEqual([{ name: 'cometApiKlingApi', required: true }]);
 	});
 });
+
+describe('as an AI agent tool (the klingOmniImageTool variant n8n generates)', () => {
+	// n8n's variant: the same properties under the name `<name>Tool` (n8n's tool-generation/ai-tools.js).
+	const tool = { ...description, name: `${description.name}Tool` };
+	const toolParameters = (values: INodeParameters): INodeParameters => {
+		const node = { parameters: values, typeVersion: 1 } as unknown as INode;
+		return NodeHelpers.getNodeParameters(tool.properties, values, true, false, node, tool) ?? {};
+	};
+	const operations = ['createOmniImage', 'getTask', 'waitForCompletion'];
+
+	it('declares its own toolDescription, so n8n adds no "Set Automatically" field fed by the short action names', () => {
+		expect(description.properties.filter((p) => p.name === 'toolDescription')).toHaveLength(operations.length);
+		expect(description.properties.some((p) => p.name === 'descriptionType')).toBe(false);
+	});
+
+	it('gives the model a description of its own per operation: what it does, what it returns, cost and time for create', () => {
+		const texts = operations.map((operation) => toolParameters({ operation }).toolDescription as string);
+		expect(new Set(texts).size).toBe(operations.length);
+		for (const text of texts) expect(text).toMatch(/task_id/);
+		expect(texts[0]).toMatch(/credits/);
+		expect(texts[0]).toMatch(/seconds/);
+		expect(texts[0]).toMatch(/image_urls/);
+		expect(texts[1]).toMatch(/costs nothing/);
+		expect(texts[2]).toMatch(/[Ww]aits/);
+	});
+
+	it('shows the tool description only in the tool variant', () => {
+		for (const operation of operations) expect(visibleParameters({ operation })).not.toHaveProperty('toolDescription');
+	});
+});
