@@ -12,6 +12,10 @@
  *   7. starts n8n on localhost with an owner account from the environment, and prints where to go.
  * Ctrl-C stops everything it started.
  *
+ * `npm start -- --queue`: the same in n8n's queue mode (scripts/lib/queue-mode.js): Redis and a throwaway
+ * Postgres cluster on loopback (installed with apt-get when missing), an n8n main and two `n8n worker`
+ * processes (concurrency 5), binary data in the database; the database starts empty on every run.
+ *
  * Environment:
  *   COMETAPI_API_KEY     use the real CometAPI with this key (default: the local simulator)
  *   COMETAPI_BASE_URL    base URL for the real API (default https://api.cometapi.com)
@@ -37,6 +41,7 @@ const { N8nInstance, buildPackage, packPackage, stopProcessGroup } = require('./
 const examples = require('./lib/examples');
 const { startUploadReceiver } = require('./lib/upload-receiver');
 const { startFakeChatModel } = require('./lib/fake-chat-model');
+const { QueueCluster } = require('./lib/queue-mode');
 
 const { REPO_ROOT, log, run } = host;
 const STEPS = 7;
@@ -88,6 +93,7 @@ async function main() {
 	const ownerPassword = process.env.N8N_OWNER_PASSWORD || 'KlingDemo-2026';
 	const demoDir = path.resolve(process.env.KLING_DEMO_DIR || path.join(REPO_ROOT, '.n8n-demo'));
 	const realKey = process.env.COMETAPI_API_KEY;
+	const queueMode = process.argv.slice(2).includes('--queue');
 
 	if (!(await portIsFree(port))) {
 		throw new Error(`port ${port} is in use: stop what runs there or set N8N_PORT to another port`);
@@ -104,10 +110,19 @@ async function main() {
 	const n8n = await host.ensureN8n(version);
 
 	step(3, `installing ${host.PACKAGE_NAME} into n8n as a community package`);
-	const instance = new N8nInstance(n8n, {
-		userFolder: path.join(demoDir, `n8n-${n8n.version.split('.')[0]}.x`),
-		filesDir: path.join(demoDir, 'files'),
-	});
+	let instance;
+	let cluster;
+	if (queueMode) {
+		log('queue mode: starting Redis and Postgres');
+		cluster = new QueueCluster(n8n, { workDir: path.join(demoDir, 'queue'), filesDir: path.join(demoDir, 'files') });
+		cleanups.unshift(() => cluster.stop());
+		instance = await cluster.startServices();
+	} else {
+		instance = new N8nInstance(n8n, {
+			userFolder: path.join(demoDir, `n8n-${n8n.version.split('.')[0]}.x`),
+			filesDir: path.join(demoDir, 'files'),
+		});
+	}
 	const tarball = await packPackage(path.join(demoDir, 'pack'), { build: false });
 	await instance.installPackage(tarball);
 	log(`installed into ${instance.nodesDir}`);
@@ -171,14 +186,20 @@ async function main() {
 		`imported ${workflows.length} workflows and the credentials "${examples.CREDENTIAL.name}" and "${examples.OPENAI_CREDENTIAL.name}"`,
 	);
 
-	step(7, `starting n8n ${n8n.version} on http://localhost:${port}`);
-	const logFile = path.join(demoDir, 'n8n.log');
-	const logStream = fs.createWriteStream(logFile, { flags: 'a' });
-	const server = await instance.start({ port, ownerEmail, ownerPassword, echo: false });
-	cleanups.unshift(() => server.stop());
-	logStream.write(server.output());
-	server.child.stdout.pipe(logStream);
-	server.child.stderr.pipe(logStream);
+	step(7, `starting n8n ${n8n.version} on http://localhost:${port}${queueMode ? ' (a main, then two workers)' : ''}`);
+	let logFile = path.join(demoDir, 'n8n.log');
+	let server;
+	if (queueMode) {
+		server = await cluster.startN8n({ port, ownerEmail, ownerPassword });
+		logFile = path.join(cluster.workDir, 'logs');
+	} else {
+		const logStream = fs.createWriteStream(logFile, { flags: 'a' });
+		server = await instance.start({ port, ownerEmail, ownerPassword, echo: false });
+		cleanups.unshift(() => server.stop());
+		logStream.write(server.output());
+		server.child.stdout.pipe(logStream);
+		server.child.stderr.pipe(logStream);
+	}
 
 	const url = server.url;
 	const [first, second, third, fourth] = workflows;
@@ -191,6 +212,12 @@ async function main() {
 			'',
 			`n8n ${n8n.version} is running at ${url}  (Node ${n8n.node.version}; log: ${rel(logFile)})`,
 			`  Log in with ${ownerEmail} / ${ownerPassword}  (N8N_OWNER_EMAIL / N8N_OWNER_PASSWORD)`,
+			...(queueMode
+				? [
+						`  Queue mode: this main takes webhooks and the editor; ${cluster.workers.map((w) => w.name).join(' and ')} (concurrency ${cluster.concurrency}) run the executions;`,
+						`    Redis on 127.0.0.1:${cluster.redis.port}, PostgreSQL on 127.0.0.1:${cluster.postgres.port}, binary data in the database.`,
+					]
+				: []),
 			`  CometAPI: ${realKey ? `the real API at ${api.apiUrl}` : `the local simulator at ${api.apiUrl} (set COMETAPI_API_KEY for the real API)`}`,
 			'',
 			`  Open "${first.name}"`,
