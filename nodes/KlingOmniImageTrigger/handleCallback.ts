@@ -131,6 +131,20 @@ function started(items: INodeExecutionData[]): IWebhookResponseData {
  * an unfinished task, query the task and start the workflow once with what the API says.
  */
 export async function handleCallback(ctx: IWebhookFunctions, settings: CallbackSettings): Promise<IWebhookResponseData> {
+	const staticData = staticDataOf(ctx);
+	const result = await handle(ctx, settings, staticData);
+	// n8n writes static data back whole after this returns, over what other callbacks saved
+	// meanwhile: every callback (duplicates too) writes all marks this process holds, as they are
+	// now, after any download. Nothing is written when static data holds them all already.
+	if (staticData) settings.ledger.persist(scopeKey(ctx), staticData);
+	return result;
+}
+
+async function handle(
+	ctx: IWebhookFunctions,
+	settings: CallbackSettings,
+	staticData: IDataObject | undefined,
+): Promise<IWebhookResponseData> {
 	const claim = readCallback(ctx.getRequestObject() as unknown as CallbackRequest);
 	if (!claim.ok) return refuse(ctx, claim.httpStatus, claim.message);
 	const { taskId, claimedStatus } = claim;
@@ -143,7 +157,6 @@ export async function handleCallback(ctx: IWebhookFunctions, settings: CallbackS
 	}
 
 	const scope = scopeKey(ctx);
-	const staticData = staticDataOf(ctx);
 	const { ledger } = settings;
 	const held = await ledger.claim(scope, taskId, staticData);
 	if (held.kind === 'duplicate') {
@@ -170,7 +183,6 @@ export async function handleCallback(ctx: IWebhookFunctions, settings: CallbackS
 
 	// Marked before answering: from here on every repeat of this callback is a duplicate.
 	held.confirm();
-	if (staticData) ledger.persist(scope, staticData);
 	// Acknowledge first, then download: the provider may time out a slow answer.
 	answer(ctx, 200, { received: true, task_id: taskId, status: task.status, started: true });
 	return started(await taskOutput(ctx, settings, task));

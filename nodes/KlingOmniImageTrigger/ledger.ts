@@ -128,14 +128,19 @@ export class TaskLedger {
 
 	/**
 	 * Writes every emitted mark this process and the loaded static data know into static data, as a
-	 * new object (so n8n sees the change and saves it).
+	 * new object (so n8n sees the change and saves it); leaves static data untouched (and unsaved)
+	 * when it already holds them all.
 	 */
 	persist(scopeKey: string, staticData: IDataObject): void {
-		const merged = new Map<string, number>(Object.entries(marksIn(staticData)));
+		const loaded = marksIn(staticData);
+		const merged = new Map<string, number>(Object.entries(loaded));
 		for (const [taskId, entry] of this.scope(scopeKey)) {
 			if (entry.state === 'emitted') merged.set(taskId, Math.max(entry.at, merged.get(taskId) ?? 0));
 		}
-		staticData[STATIC_DATA_KEY] = Object.fromEntries(prune([...merged], this.now()));
+		const kept = prune([...merged], this.now());
+		const unchanged =
+			kept.length === Object.keys(loaded).length && kept.every(([taskId, at]) => loaded[taskId] === at);
+		if (!unchanged) staticData[STATIC_DATA_KEY] = Object.fromEntries(kept);
 	}
 
 	private trim(entries: Map<string, Entry>): void {
