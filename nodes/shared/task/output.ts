@@ -75,7 +75,7 @@ export function modelResult(task: IDataObject, filesInOutput: boolean): IDataObj
 		if (watermarkUrls.length > 0) result.watermarked_image_urls = watermarkUrls;
 		result.cost = task.cost ?? null;
 		result.note =
-			'The image URLs are temporary (they can stop working before the provider deletes the images after about ' +
+			'The image URLs are temporary and expire (at the latest when the provider deletes the images, after about ' +
 			'30 days): give them to the user now. ' +
 			(filesInOutput
 				? "The image files are in this tool's output in n8n; the agent passes on only this JSON."
