@@ -70,7 +70,10 @@ export const HOLD_MARKER = ' HOLD';
 export const WORKFLOWS = {
 	/** Webhook (answers with the last node's first item) → 20 prompts → Create Omni Image → upload each image. */
 	batch: { id: 'queueBatch', path: 'queue-batch' },
-	/** The same with the webhook answering at once: the execution goes on in the background. */
+	/**
+	 * The same with the webhook answering at once (the execution goes on in the background) and "Generate
+	 * External Task ID" on (each task gets n8n-<execution id>-<item>-<random>).
+	 */
 	background: { id: 'queueBackground', path: 'queue-background' },
 };
 
@@ -81,7 +84,7 @@ export const WORKFLOWS = {
  */
 export function batchWorkflow(
 	{ id, path: webhookPath }: { id: string; path: string },
-	{ responseMode, uploadUrl }: { responseMode: 'lastNode' | 'onReceived'; uploadUrl: string },
+	{ responseMode, uploadUrl, externalIds = false }: { responseMode: 'lastNode' | 'onReceived'; uploadUrl: string; externalIds?: boolean },
 ): any {
 	const credentials = { cometApiKlingApi: { id: examples.CREDENTIAL.id, name: examples.CREDENTIAL.name } };
 	return {
@@ -143,7 +146,7 @@ export function batchWorkflow(
 					n: 1,
 					aspectRatio: '1:1',
 					waitForCompletion: true,
-					additionalFields: {},
+					additionalFields: externalIds ? { generateExternalTaskId: true } : {},
 					options: { pollInterval: 1, outputMode: 'imagePerItem', binaryPropertyName: 'data' },
 				},
 				credentials,
@@ -231,7 +234,7 @@ export class QueueHarness {
 			await instance.importCredentials([examples.credentialEntry({ apiKey, baseUrl: sim.apiUrl })]);
 			await instance.importWorkflows([
 				batchWorkflow(WORKFLOWS.batch, { responseMode: 'lastNode', uploadUrl: receiver.url }),
-				batchWorkflow(WORKFLOWS.background, { responseMode: 'onReceived', uploadUrl: receiver.url }),
+				batchWorkflow(WORKFLOWS.background, { responseMode: 'onReceived', uploadUrl: receiver.url, externalIds: true }),
 			]);
 			for (const { id } of Object.values(WORKFLOWS)) await instance.command(['publish:workflow', `--id=${id}`]);
 			const port = await freePort();
@@ -359,11 +362,11 @@ export class QueueHarness {
 	// --- what the simulator received ------------------------------------------------------------------
 
 	/** Create requests whose prompt belongs to a run ("queue <run> prompt N"). */
-	creates(run: string): Array<{ prompt: string; taskId?: string; at: number }> {
+	creates(run: string): Array<{ prompt: string; taskId?: string; externalTaskId?: string; at: number }> {
 		return this.sim
 			.apiRequests('create')
 			.filter((r) => typeof r.body?.prompt === 'string' && r.body.prompt.startsWith(`queue ${run} prompt `))
-			.map((r) => ({ prompt: r.body.prompt, taskId: r.taskId, at: r.at }));
+			.map((r) => ({ prompt: r.body.prompt, taskId: r.taskId, externalTaskId: r.body.external_task_id, at: r.at }));
 	}
 
 	/** Query requests for these tasks. */

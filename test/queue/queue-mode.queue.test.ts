@@ -250,13 +250,18 @@ describe('scenario 4: a worker killed in the middle of a batch', () => {
 		const ranNodes = Object.keys(data?.resultData?.runData ?? {});
 		expect(idsInExecution).toEqual([]);
 		expect(ranNodes).not.toContain('Create Omni Image');
+		// What lets a user find them: "Generate External Task ID" (on in this workflow) put the execution id
+		// into every task's external id, which CometAPI's task log shows.
+		const externalIds = h.creates(run).map((c) => c.externalTaskId ?? '');
+		expect(externalIds.filter((id) => id.startsWith(`n8n-${execution.id}-`))).toHaveLength(BATCH_SIZE);
 		expect(summary.status).toBe('error');
 		expect(data?.resultData?.error?.message).toMatch(/failed to be processed too many times/);
 		report(
 			`scenario 4: killed ${victimName} (SIGKILL) while execution #${execution.id} waited on ${BATCH_SIZE} tasks; ` +
 				`n8n first listed it "${ended.status}" after ${seconds(noticedMs)}, stored "${summary.status}"; error shown: ${JSON.stringify(data?.resultData?.error?.message ?? null)}; ` +
 				`nodes with stored output: [${ranNodes.join(', ')}]; task ids in the stored execution: ${idsInExecution.length}/${BATCH_SIZE}, ` +
-				`in the dead worker's log: ${idsInWorkerLog.length}/${BATCH_SIZE}; creates after the crash: ${h.creates(run).length - BATCH_SIZE}`,
+				`in the dead worker's log: ${idsInWorkerLog.length}/${BATCH_SIZE}; creates after the crash: ${h.creates(run).length - BATCH_SIZE}; ` +
+				`external task ids n8n-${execution.id}-…: ${externalIds.filter((id) => id.startsWith(`n8n-${execution.id}-`)).length}/${BATCH_SIZE} (e.g. ${externalIds[0]})`,
 		);
 
 		// The set-up recovers: the worker comes back and takes work again.
