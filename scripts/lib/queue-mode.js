@@ -148,6 +148,7 @@ async function startRedis({ redisServer, dir, port }) {
 			'--appendonly', 'no',
 			'--daemonize', 'no',
 			'--logfile', logFile,
+			'--pidfile', path.join(dir, 'redis.pid'),
 		],
 		{ detached: true, stdio: 'ignore' },
 	);
@@ -195,13 +196,14 @@ function postgresOsUser() {
  * folder), a database for n8n. Runs as the `postgres` user when this process is root. Resolves with
  * {port, host, database, user, password, dataDir, stop()}.
  */
-async function startPostgres({ pgBinDir, port }) {
+async function startPostgres({ pgBinDir, port, onDataDir }) {
 	port = port || (await freePort());
 	const osUser = postgresOsUser();
 	// Its own folder under the system temp dir: the parent folders must be reachable for the postgres user.
 	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kling-queue-pg-'));
 	if (osUser) fs.chownSync(dir, osUser.uid, osUser.gid);
 	const dataDir = path.join(dir, 'data');
+	if (onDataDir) onDataDir(dataDir);
 	const logFile = path.join(dir, 'postgres.log');
 	const pwFile = path.join(dir, 'pwfile');
 	fs.writeFileSync(pwFile, `${POSTGRES_PASSWORD}\n`, { mode: 0o600 });
@@ -243,8 +245,6 @@ async function startPostgres({ pgBinDir, port }) {
 		dataDir,
 		logFile,
 		stop,
-		/** Synchronous last resort for process exit. */
-		killNow: () => killPostmaster(dataDir),
 	};
 }
 
@@ -265,8 +265,77 @@ function runAs(cmd, args, { uid, gid, cwd, env, allowFailure = false }) {
 function killPostmaster(dataDir) {
 	try {
 		const pid = Number(fs.readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-		if (pid) process.kill(pid, 'SIGQUIT');
+		// Only when that pid still is this cluster's postmaster (pids are reused).
+		if (pid && readProc(pid, 'cmdline').includes(dataDir)) process.kill(pid, 'SIGQUIT');
 	} catch {}
+}
+
+function readProc(pid, file) {
+	try {
+		return fs.readFileSync(`/proc/${pid}/${file}`, 'latin1');
+	} catch {
+		return '';
+	}
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// A registry of what a cluster started, so that another process (a test runner's global teardown or signal
+// handler) can kill it when the owner could not stop it: n8n processes are found by their user folder in
+// /proc/<pid>/environ (that also finds task runners and a main still starting), Redis by its pid file,
+// Postgres by its data folder.
+
+function readRegistry(file) {
+	try {
+		return JSON.parse(fs.readFileSync(file, 'utf8'));
+	} catch {
+		return [];
+	}
+}
+
+function addToRegistry(file, entry) {
+	if (!file) return;
+	const entries = readRegistry(file);
+	entries.push(entry);
+	fs.writeFileSync(file, JSON.stringify(entries, null, 2));
+}
+
+/** Kills (SIGKILL; Postgres SIGQUIT) everything listed in a registry file that still runs. Synchronous. */
+function killRegistered(file) {
+	const entries = readRegistry(file);
+	if (entries.length === 0) return 0;
+	let killed = 0;
+	const userFolders = entries.filter((e) => e.userFolder).map((e) => `N8N_USER_FOLDER=${e.userFolder}\0`);
+	if (userFolders.length > 0) {
+		let pids = [];
+		try {
+			pids = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d) && Number(d) !== process.pid);
+		} catch {}
+		for (const pid of pids) {
+			const environ = readProc(pid, 'environ');
+			if (environ && userFolders.some((u) => environ.includes(u))) {
+				try {
+					process.kill(Number(pid), 'SIGKILL');
+					killed++;
+				} catch {}
+			}
+		}
+	}
+	for (const { redisPidFile } of entries.filter((e) => e.redisPidFile)) {
+		try {
+			const pid = Number(fs.readFileSync(redisPidFile, 'utf8'));
+			if (pid && readProc(pid, 'cmdline').includes('redis-server')) {
+				process.kill(pid, 'SIGKILL');
+				killed++;
+			}
+		} catch {}
+	}
+	for (const { postgresDataDir } of entries.filter((e) => e.postgresDataDir)) {
+		if (fs.existsSync(path.join(postgresDataDir, 'postmaster.pid'))) {
+			killPostmaster(postgresDataDir);
+			killed++;
+		}
+	}
+	return killed;
 }
 
 function removeQuietly(dir) {
@@ -426,6 +495,8 @@ class QueueCluster {
 	 * @param {number} [options.concurrency]   per worker, default 5
 	 * @param {object} [options.env]       more environment for every n8n process and command
 	 * @param {object} [options.mainEnv]   more environment for the main only
+	 * @param {string} [options.registryFile]  a JSON file listing what this cluster starts, for killRegistered()
+	 *                                     from another process (a test runner's teardown or signal handler)
 	 */
 	constructor(n8n, options) {
 		this.n8n = n8n;
@@ -439,6 +510,9 @@ class QueueCluster {
 		this.main = undefined;
 		this.workers = [];
 		this.stopped = false;
+		this.userFolder = path.join(this.workDir, 'n8n');
+		this.registryFile = options.registryFile;
+		addToRegistry(this.registryFile, { userFolder: this.userFolder, redisPidFile: path.join(this.workDir, 'redis', 'redis.pid') });
 		this.onExit = () => this.killNow();
 		process.on('exit', this.onExit);
 	}
@@ -449,7 +523,13 @@ class QueueCluster {
 		fs.mkdirSync(this.workDir, { recursive: true });
 		const [redis, postgres] = await Promise.allSettled([
 			startRedis({ redisServer: this.services.redisServer, dir: path.join(this.workDir, 'redis') }),
-			startPostgres({ pgBinDir: this.services.pgBinDir }),
+			startPostgres({
+				pgBinDir: this.services.pgBinDir,
+				onDataDir: (dataDir) => {
+					this.postgresDataDir = dataDir;
+					addToRegistry(this.registryFile, { postgresDataDir: dataDir });
+				},
+			}),
 		]);
 		if (redis.status === 'fulfilled') this.redis = redis.value;
 		if (postgres.status === 'fulfilled') this.postgres = postgres.value;
@@ -457,7 +537,7 @@ class QueueCluster {
 		if (postgres.status === 'rejected') throw postgres.reason;
 		log(`Redis ${this.services.redisVersion} on 127.0.0.1:${this.redis.port}, PostgreSQL ${this.services.postgresVersion} on 127.0.0.1:${this.postgres.port}`);
 		this.instance = new QueueN8nInstance(this.n8n, {
-			userFolder: path.join(this.workDir, 'n8n'),
+			userFolder: this.userFolder,
 			filesDir: this.options.filesDir,
 			logDir: path.join(this.workDir, 'logs'),
 			redis: this.redis,
@@ -508,13 +588,14 @@ class QueueCluster {
 	/** Synchronous last resort when the process exits without stop(). */
 	killNow() {
 		if (this.stopped) return;
+		this.stopped = true;
 		for (const child of [...this.workers.map((w) => w.child), this.main?.child, this.redis?.child]) {
 			if (!child) continue;
 			try {
 				process.kill(-child.pid, 'SIGKILL');
 			} catch {}
 		}
-		this.postgres?.killNow();
+		if (this.postgresDataDir) killPostmaster(this.postgresDataDir);
 	}
 }
 
@@ -525,6 +606,8 @@ module.exports = {
 	findServices,
 	startRedis,
 	startPostgres,
+	killRegistered,
+	readRegistry,
 	queueEnv,
 	QueueN8nInstance,
 	QueueCluster,

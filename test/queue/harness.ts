@@ -27,6 +27,11 @@ export interface QueueState {
 	services: { redisVersion: string; postgresVersion: string; pgBinDir: string; redisServer: string };
 }
 
+/** Where the processes a cluster started are listed (see killRegistered in scripts/lib/queue-mode.js). */
+export function registryFile(): string {
+	return path.join(queueState().workDir, 'processes.json');
+}
+
 export function queueState(): QueueState {
 	const file = process.env.KLING_QUEUE_STATE;
 	if (!file) throw new Error('KLING_QUEUE_STATE is not set: run these tests with `npm run test:queue`');
@@ -216,7 +221,13 @@ export class QueueHarness {
 		const state = queueState();
 		host.setQuiet(process.env.KLING_QUEUE_VERBOSE !== '1');
 		const n8n = await host.ensureN8n(state.version);
-		const cluster = new QueueCluster(n8n, { workDir: fs.mkdtempSync(path.join(state.workDir, 'cluster-')), env: options.env, mainEnv: options.mainEnv });
+		const cluster = new QueueCluster(n8n, {
+			workDir: fs.mkdtempSync(path.join(state.workDir, 'cluster-')),
+			env: options.env,
+			mainEnv: options.mainEnv,
+			// global-setup.js (signals) and global-teardown.js kill from this list what is left behind.
+			registryFile: registryFile(),
+		});
 		let sim: Simulator | undefined;
 		let receiver: any;
 		try {
