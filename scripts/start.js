@@ -181,7 +181,13 @@ async function main() {
 	workflows.push(
 		examples.configuredAgentExample({ model: chatModel.model, pollInterval: realKey ? undefined : SIMULATOR_POLL_INTERVAL_S }),
 	);
+	// Examples 5 and 6: a batch that only creates tasks, with example 6's trigger URL on this n8n as callback.
+	fs.mkdirSync(path.join(outputFolder, 'callback'), { recursive: true });
+	const callbackWorkflows = examples.configuredCallbackExamples({ n8nUrl: `http://localhost:${port}`, outputFolder });
+	workflows.push(...callbackWorkflows);
 	await instance.importWorkflows(workflows);
+	// Published, so that the trigger takes callbacks and the batch's webhook and schedule are live.
+	for (const workflow of callbackWorkflows) await instance.command(['publish:workflow', `--id=${workflow.id}`]);
 	log(
 		`imported ${workflows.length} workflows and the credentials "${examples.CREDENTIAL.name}" and "${examples.OPENAI_CREDENTIAL.name}"`,
 	);
@@ -202,7 +208,7 @@ async function main() {
 	}
 
 	const url = server.url;
-	const [first, second, third, fourth] = workflows;
+	const [first, second, third, fourth, fifth, sixth] = workflows;
 	const rel = (p) => {
 		const relative = path.relative(process.cwd(), p);
 		return relative && !relative.startsWith('..') ? relative : p;
@@ -231,6 +237,9 @@ async function main() {
 			`          press "Open chat" and ask for an image; the chat model is ${
 				chatModel.standIn ? 'a scripted stand-in, not a real LLM (set OPENAI_API_KEY to use yours)' : `${chatModel.model} at ${chatModel.url}`
 			}`,
+			`        "${fifth.name}"  ${url}/workflow/${fifth.id}`,
+			`          press "Execute workflow" (or POST to ${url}/webhook/kling-batch-start): it only creates the tasks;`,
+			`          "${sixth.name}" (published) gets each finished task by callback and writes ${rel(path.join(outputFolder, 'callback'))}`,
 			'',
 			'  Press Ctrl-C to stop n8n and everything else this command started.',
 			'',

@@ -29,6 +29,17 @@ const KLING_TOOL_NODE_TYPE = `${KLING_NODE_TYPE}Tool`;
 const AGENT_EXAMPLE = { id: 'klingOmniExample4', file: '4-ai-agent.json' };
 const OPENAI_CREDENTIAL = { id: 'openAiDemoCred1', name: 'OpenAI-compatible model', type: 'openAiApi' };
 
+/**
+ * Examples 5 and 6 (a batch that only creates tasks, with the trigger's production URL as callback, and the
+ * trigger that receives them) are a pair, kept out of EXAMPLES: example 5's callback URL names the n8n that
+ * runs example 6, and both must be published to work.
+ */
+const CALLBACK_EXAMPLES = {
+	batch: { id: 'klingOmniExample5', file: '5-batch-with-callback.json' },
+	trigger: { id: 'klingOmniExample6', file: '6-callback-trigger.json' },
+};
+const KLING_TRIGGER_NODE_TYPE = `${KLING_NODE_TYPE}Trigger`;
+
 function loadExample(key) {
 	const { file } = EXAMPLES[key];
 	return JSON.parse(fs.readFileSync(path.join(EXAMPLES_DIR, file), 'utf8'));
@@ -91,6 +102,27 @@ function configureWorkflow(workflow, { settings = {}, pollInterval, klingParamet
 	return copy;
 }
 
+/** The production URL n8n gives a trigger node of a published workflow: `<n8n>/webhook/<webhookId>/<path>`. */
+function triggerProductionUrl(workflow, n8nUrl) {
+	const trigger = workflow.nodes.find((n) => n.type === KLING_TRIGGER_NODE_TYPE);
+	return `${n8nUrl.replace(/\/+$/, '')}/webhook/${trigger.webhookId}/kling`;
+}
+
+/**
+ * Examples 5 and 6 configured for one instance: `n8nUrl` (where n8n takes webhooks, e.g. http://localhost:5678),
+ * `outputFolder` (example 6 writes into `<outputFolder>/callback`), optionally `promptCount` (example 5's batch).
+ */
+function configuredCallbackExamples({ n8nUrl, outputFolder, promptCount }) {
+	const load = ({ file }) => JSON.parse(fs.readFileSync(path.join(EXAMPLES_DIR, file), 'utf8'));
+	const trigger = configureWorkflow(load(CALLBACK_EXAMPLES.trigger), {
+		settings: { output_folder: path.join(outputFolder, 'callback') },
+	});
+	const settings = { callback_url: triggerProductionUrl(trigger, n8nUrl) };
+	if (promptCount !== undefined) settings.prompt_count = promptCount;
+	const batch = configureWorkflow(load(CALLBACK_EXAMPLES.batch), { settings });
+	return [batch, trigger];
+}
+
 /** All examples, configured for one instance: {outputFolder, uploadUrl, pollInterval}. */
 function configuredExamples({ outputFolder, uploadUrl, pollInterval }) {
 	return [
@@ -111,6 +143,10 @@ module.exports = {
 	KLING_TOOL_NODE_TYPE,
 	AGENT_EXAMPLE,
 	OPENAI_CREDENTIAL,
+	CALLBACK_EXAMPLES,
+	KLING_TRIGGER_NODE_TYPE,
+	triggerProductionUrl,
+	configuredCallbackExamples,
 	loadExample,
 	credentialEntry,
 	openAiCredentialEntry,

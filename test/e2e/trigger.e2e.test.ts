@@ -1,0 +1,266 @@
+/*
+ * The trigger in real n8n server mode (`n8n start`, both workflows published): example 5 creates a batch
+ * of prompts without waiting, with example 6's production URL as Callback URL; the simulator calls back
+ * (submitted, processing, final, the final again) and example 6 (Kling trigger → files) receives them.
+ * Also: forged and malformed callbacks, concurrent repeats, and a repeat after n8n restarts.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describeRun, E2EInstance } from './harness';
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+const examples = require('../../scripts/lib/examples');
+const { freePort } = require('../../scripts/lib/n8n-instance');
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+const N = 10;
+/** The simulator fails the batch's third task. */
+const FAILING_TASK_NUMBER = 3;
+const FAIL_REASON = 'Content filter: the prompt was rejected (simulated)';
+/** Prompts starting so make a task that runs for minutes (created straight at the simulator). */
+const SLOW = 'SLOW:';
+const BATCH_ID: string = examples.CALLBACK_EXAMPLES.batch.id;
+const TRIGGER_ID: string = examples.CALLBACK_EXAMPLES.trigger.id;
+
+let e2e: E2EInstance;
+let server: { url: string; stop(): Promise<void>; output(): string };
+let port: number;
+let triggerUrl: string;
+let callbackFolder: string;
+let batchResponse: { status: number; body: any; ms: number };
+let createdIds: string[];
+const serverOutput: string[] = [];
+
+interface Execution {
+	id: number;
+	workflowId: string;
+	status: string;
+	mode: string;
+	startedAt: string;
+	stoppedAt: string | null;
+}
+
+async function executions(workflowId: string): Promise<Execution[]> {
+	return (await e2e.query(
+		`SELECT id, workflowId, status, mode, startedAt, stoppedAt FROM execution_entity WHERE workflowId = '${workflowId}' ORDER BY id`,
+	)) as Execution[];
+}
+
+/** The items the trigger output in one execution (n8n stores run data "flatted"). */
+async function triggerItems(executionId: number): Promise<any[]> {
+	const [row] = await e2e.query(`SELECT data FROM execution_data WHERE executionId = ${executionId}`);
+	// eslint-disable-next-line @typescript-eslint/no-require-imports
+	const flatted = require(require.resolve('flatted', { paths: [path.join(e2e.n8n.dir, 'node_modules', 'n8n')] }));
+	const data = flatted.parse(row.data);
+	return data.resultData.runData['Kling Omni Image Trigger'][0].data.main[0];
+}
+
+async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 90_000): Promise<void> {
+	const deadline = Date.now() + timeoutMs;
+	while (!(await check())) {
+		if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${server?.output().slice(-3000)}`);
+		await new Promise((resolve) => setTimeout(resolve, 300));
+	}
+}
+
+async function startN8n(): Promise<void> {
+	server = await e2e.instance.start({ port, echo: false, ownerEmail: 'trigger-e2e@example.com', ownerPassword: 'Trigger-E2e-1' });
+	// A POST-only webhook answers GET with 404 "not registered for GET" once its workflow is activated.
+	for (const url of [triggerUrl, `http://localhost:${port}/webhook/kling-batch-start`]) {
+		await waitFor(`the webhook ${url}`, async () => {
+			const res = await fetch(url);
+			return /not registered for GET/i.test(await res.text());
+		});
+	}
+}
+
+async function stopN8n(): Promise<void> {
+	if (!server) return;
+	serverOutput.push(server.output());
+	await server.stop();
+}
+
+async function post(url: string, body: unknown): Promise<{ status: number; body: any }> {
+	const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+	const text = await res.text();
+	let parsed: unknown = text;
+	try {
+		parsed = JSON.parse(text);
+	} catch {}
+	return { status: res.status, body: parsed };
+}
+
+/** Every task is finished and all its callbacks (final, repeat, retries) have been delivered. */
+async function callbacksDone(taskIds: string[]): Promise<void> {
+	await waitFor('the tasks to finish', () => taskIds.every((id) => ['succeed', 'failed'].includes(e2e.sim.taskStatus(id))));
+	await waitFor('the final callbacks to be queued', () =>
+		taskIds.every((id) => e2e.sim.callbacks().some((c) => c.taskId === id && c.kind === 'repeat')),
+	);
+	await e2e.sim.flushCallbacks();
+}
+
+/** Creates a task straight at the simulator (not through n8n), without a callback URL. */
+async function createAtSimulator(prompt: string): Promise<string> {
+	const created = await fetch(`${e2e.sim.apiUrl}/kling/v1/images/omni-image`, {
+		method: 'POST',
+		headers: { authorization: `Bearer ${e2e.apiKey}`, 'content-type': 'application/json' },
+		body: JSON.stringify({ prompt }),
+	});
+	return ((await created.json()) as { data: { task_id: string } }).data.task_id;
+}
+
+let slowTaskId: string;
+
+beforeAll(async () => {
+	e2e = await E2EInstance.create('trigger', {
+		simulator: {
+			taskDurationMs: 2000,
+			// n8n answers a webhook only after loading the workflow and an expression sandbox; on 2 busy cores
+			// that can take seconds, and a timed-out delivery would be retried (harmless, but slower).
+			callbackTimeoutMs: 20_000,
+			taskPlan: (body, taskNumber) => {
+				if (String(body?.prompt).startsWith(SLOW)) return { durationMs: 10 * 60_000 };
+				return taskNumber === FAILING_TASK_NUMBER ? { outcome: 'failed', failReason: FAIL_REASON } : undefined;
+			},
+		},
+	});
+	port = await freePort();
+	const [batch, trigger] = examples.configuredCallbackExamples({
+		n8nUrl: `http://localhost:${port}`,
+		outputFolder: e2e.outputFolder,
+		promptCount: N,
+	});
+	triggerUrl = examples.triggerProductionUrl(trigger, `http://localhost:${port}`);
+	callbackFolder = path.join(e2e.outputFolder, 'callback');
+	fs.mkdirSync(callbackFolder, { recursive: true });
+	await e2e.importWorkflows([batch, trigger]);
+	for (const id of [BATCH_ID, TRIGGER_ID]) {
+		const published = await e2e.instance.command(['publish:workflow', `--id=${id}`]);
+		e2e.commandOutput.push(published.stdout, published.stderr);
+	}
+	await startN8n();
+
+	const started = Date.now();
+	batchResponse = { ...(await post(`http://localhost:${port}/webhook/kling-batch-start`, {})), ms: Date.now() - started };
+	createdIds = Array.isArray(batchResponse.body) ? batchResponse.body.map((task: { task_id: string }) => task.task_id) : [];
+}, 8 * 60 * 1000);
+
+afterAll(async () => {
+	await stopN8n();
+	await e2e?.close();
+});
+
+test('the batch workflow creates every task in seconds, with the trigger\'s URL as callback, and polls nothing', async () => {
+	expect(batchResponse.status).toBe(200);
+	expect(createdIds).toHaveLength(N);
+	expect(batchResponse.ms).toBeLessThan(15_000);
+	const creates = e2e.sim.apiRequests('create');
+	expect(creates).toHaveLength(N);
+	for (const create of creates) expect((create.body as { callback_url: string }).callback_url).toBe(triggerUrl);
+	const [batchRun] = await executions(BATCH_ID);
+	expect(batchRun.status).toBe('success');
+	expect(Date.parse(batchRun.stoppedAt!) - Date.parse(batchRun.startedAt)).toBeLessThan(10_000);
+});
+
+test('forged and malformed callbacks get a 4xx (or 200 for a real unfinished task) and start nothing', async () => {
+	const unknown = await e2e.sim.sendForgedCallback(triggerUrl);
+	expect(unknown.responseStatus).toBe(404);
+	// A real task of the account, claimed finished long before it is: checked with the API, not started.
+	slowTaskId = await createAtSimulator(`${SLOW} a paper crane`);
+	const early = await e2e.sim.sendForgedCallback(triggerUrl, { taskId: slowTaskId, wrapped: true });
+	expect(early.responseStatus).toBe(200);
+	for (const kind of ['notJson', 'noTaskId', 'empty', 'array'] as const) {
+		const record = await e2e.sim.sendMalformedCallback(triggerUrl, kind);
+		expect([kind, record.responseStatus! >= 400 && record.responseStatus! < 500]).toEqual([kind, true]);
+	}
+	// (That none of them started an execution is checked below: exactly one execution per batch task.)
+});
+
+test('every task starts the trigger workflow once, and its images are written once, as the simulator served them', async () => {
+	await callbacksDone(createdIds);
+	await waitFor('N finished trigger executions', async () => {
+		const runs = await executions(TRIGGER_ID);
+		return runs.length >= N && runs.every((run) => run.stoppedAt);
+	});
+	// Repeats and late duplicates have had time to start something; they must not have.
+	await new Promise((resolve) => setTimeout(resolve, 2000));
+	const runs = await executions(TRIGGER_ID);
+	expect(runs).toHaveLength(N);
+	expect(runs.map((run) => [run.mode, run.status])).toEqual(runs.map(() => ['webhook', 'success']));
+
+	const byTask = new Map<string, any[]>();
+	for (const run of runs) {
+		const items = await triggerItems(run.id);
+		const taskId = items[0].json.task_id;
+		expect(byTask.has(taskId)).toBe(false);
+		byTask.set(taskId, items);
+	}
+	expect([...byTask.keys()].sort()).toEqual([...createdIds].sort());
+
+	const failedId = [...e2e.sim.tasks.values()].find((task) => task.outcome === 'failed')!.id;
+	expect(createdIds).toContain(failedId);
+	expect(byTask.get(failedId)).toEqual([
+		expect.objectContaining({ json: expect.objectContaining({ task_id: failedId, status: 'failed', status_message: FAIL_REASON }) }),
+	]);
+	const files = fs.readdirSync(callbackFolder).sort();
+	const succeeded = createdIds.filter((id) => id !== failedId);
+	expect(files).toEqual(succeeded.map((id) => `kling-${id}-0.png`).sort());
+	for (const taskId of succeeded) {
+		const [item] = byTask.get(taskId)!;
+		expect(item.json.external_task_id).toMatch(/^batch-\d+-\d+$/);
+		expect(fs.readFileSync(path.join(callbackFolder, `kling-${taskId}-0.png`))).toEqual(
+			e2e.sim.expectedImageBytes(item.json.image.url),
+		);
+	}
+	// One verification query per task, none from the batch; one each for the forged unknown and early callbacks.
+	const queries = e2e.sim.apiRequests('query');
+	for (const taskId of [...createdIds, slowTaskId]) {
+		const count = queries.filter((q) => q.path.endsWith(`/${taskId}`)).length;
+		expect([taskId, count]).toEqual([taskId, 1]);
+	}
+	expect(queries).toHaveLength(N + 2);
+	expect(e2e.sim.imageRequests()).toHaveLength(N - 1);
+});
+
+test('the static data in n8n\'s database holds every task, although callbacks of many tasks came at once', async () => {
+	const [row] = await e2e.query(`SELECT staticData FROM workflow_entity WHERE id = '${TRIGGER_ID}'`);
+	const staticData = JSON.parse(row.staticData);
+	expect(Object.keys(staticData['node:Kling Omni Image Trigger'].emittedTasks).sort()).toEqual([...createdIds].sort());
+});
+
+test('concurrent repeats of a new task\'s final callback start one execution', async () => {
+	const taskId = await createAtSimulator('A paper boat on a pond');
+	await waitFor('the task to finish', () => e2e.sim.taskStatus(taskId) === 'succeed');
+	const res = await fetch(`${e2e.sim.apiUrl}/kling/v1/images/omni-image/${taskId}`, {
+		headers: { authorization: `Bearer ${e2e.apiKey}` },
+	});
+	const body = ((await res.json()) as { data: unknown }).data;
+	const before = (await executions(TRIGGER_ID)).length;
+	const answers = await Promise.all(Array.from({ length: 8 }, async () => await post(triggerUrl, body)));
+	expect(answers.map((a) => a.status)).toEqual(answers.map(() => 200));
+	expect(answers.filter((a) => a.body.started === true)).toHaveLength(1);
+	await waitFor('its execution', async () => (await executions(TRIGGER_ID)).length > before);
+	await new Promise((resolve) => setTimeout(resolve, 1500));
+	expect((await executions(TRIGGER_ID)).length).toBe(before + 1);
+	createdIds.push(taskId);
+});
+
+test('after n8n restarts, a repeated final callback starts nothing', async () => {
+	const before = (await executions(TRIGGER_ID)).length;
+	await stopN8n();
+	await startN8n();
+	const finals = e2e.sim.callbacks().filter((c) => c.kind === 'status' && c.taskStatus === 'succeed');
+	const answers = await Promise.all(finals.slice(0, 4).map(async (c) => await post(triggerUrl, c.body)));
+	for (const answer of answers) expect(answer).toEqual({ status: 200, body: expect.objectContaining({ started: false, reason: 'already handled' }) });
+	await new Promise((resolve) => setTimeout(resolve, 1500));
+	expect((await executions(TRIGGER_ID)).length).toBe(before);
+}, 3 * 60 * 1000);
+
+test('the API key is in nothing n8n stored or printed', async () => {
+	expect(e2e.filesContaining(e2e.apiKey)).toEqual([]);
+	const printed = [...e2e.commandOutput, ...serverOutput, server.output()].join('\n');
+	expect(printed.includes(e2e.apiKey)).toBe(false);
+	// The callbacks never carried it either.
+	expect(JSON.stringify(e2e.sim.callbacks())).not.toContain(e2e.apiKey);
+	void describeRun;
+});
