@@ -71,6 +71,14 @@ test('the Prompt placeholder reads as text, without HTML entities', async () => 
 	expect(placeholder).not.toMatch(/&[a-z]+;|&#\d+;/);
 });
 
+/*
+ * n8n 2.41 appends "Custom API Call" (value __CUSTOM_API_CALL__) to a node's `resource`/`operation` list when
+ * one of the node's credential types has `authenticate` (or extends an OAuth type): `supportsProxyAuth()` and
+ * `injectCustomApiCallOptions()` in n8n's packages/cli/src/load-nodes-and-credentials.ts. The node itself
+ * cannot run it (n8n only shows "use the HTTP Request node"; executing it fails with 'The operation
+ * "__CUSTOM_API_CALL__" is not supported'). Not offering it means a credential without `authenticate`, its
+ * test request sending `Authorization: Bearer {{$credentials.apiKey}}` itself, and the node adding the header.
+ */
 test('Operation lists the node\'s operations and not n8n\'s "Custom API Call"', async () => {
 	const operations = await editor.dropdownOptions('Operation', 'operations');
 	expect(operations).toEqual(expect.arrayContaining(['Create Omni Image', 'Get Task', 'Wait for Completion']));
