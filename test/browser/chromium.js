@@ -46,7 +46,7 @@ function ensureChromium(log = (m) => process.stderr.write(`[browser] ${m}\n`)) {
 	const started = Date.now();
 	log('Chromium is not installed: installing Debian\'s chromium package (about 2 min)');
 	apt(['update']);
-	apt(['install', '-y', '--no-install-recommends', 'chromium']);
+	apt(['install', '-y', 'chromium']);
 	const installed = findChromium();
 	if (!installed) throw new Error('apt-get installed chromium, but no chromium binary was found');
 	log(`Chromium installed in ${Math.round((Date.now() - started) / 1000)} s: ${installed}`);
