@@ -480,11 +480,14 @@ describe('the node', () => {
 		const getTaskOptions = new KlingOmniImage().description.properties.find(
 			(p) => p.name === 'options' && p.displayOptions?.show?.operation?.includes('getTask'),
 		)!.options as INodeProperties[];
-		for (const name of ['outputMode', 'binaryPropertyName', 'downloadWatermarked', 'maxDownloadSizeMb', 'requestTimeout']) {
+		for (const name of ['outputMode', 'binaryPropertyName', 'downloadWatermarked', 'maxDownloadSizeMb']) {
 			const ours = triggerOptions.find((o) => o.name === name);
 			const theirs = getTaskOptions.find((o) => o.name === name);
 			expect(ours).toBeDefined();
 			expect({ ...ours, description: undefined }).toEqual({ ...shape(theirs!), description: undefined });
 		}
+		// The timeout is the trigger's own (downloads only), under the same name and default.
+		const timeout = getTaskOptions.find((o) => o.name === 'requestTimeout')!;
+		expect(triggerOptions.find((o) => o.name === 'requestTimeout')).toMatchObject({ type: timeout.type, default: timeout.default });
 	});
 });
