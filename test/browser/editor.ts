@@ -80,6 +80,8 @@ export class Editor {
 		});
 		const page = await browser.newPage();
 		page.setDefaultTimeout(30000);
+		// "Leave the page?" when navigating away from a workflow with unsaved changes: yes.
+		page.on('dialog', (dialog) => void dialog.accept().catch(() => undefined));
 		const editor = new Editor(browser, page, state, profileDir, tag);
 		fs.mkdirSync(SCREENSHOT_DIR, { recursive: true });
 		await editor.login();
@@ -110,7 +112,7 @@ export class Editor {
 	}
 
 	async goto(pathname: string): Promise<void> {
-		await this.page.goto(`${this.state.baseUrl}${pathname}`, { waitUntil: 'networkidle2' });
+		await this.page.goto(`${this.state.baseUrl}${pathname}`, { waitUntil: 'domcontentloaded' });
 	}
 
 	async newWorkflow(): Promise<void> {

@@ -61,6 +61,12 @@ test('"What triggers this workflow?" on a new workflow finds the node with each 
 });
 
 test('"What happens next?" after that node finds it with each search, and adds a second one', async () => {
+	// A workflow of its own, so that this test does not depend on the one above.
+	await editor.newWorkflow();
+	await editor.openTriggerPanel();
+	await editor.search('kling');
+	await editor.addNodeFromPanel();
+	await editor.closeNode();
 	await editor.openNextPanel('Kling Omni Image');
 	expect(await editor.panelText()).toContain('What happens next?');
 	expect(await searchAll('next-panel')).toEqual(ALL_LISTED);
