@@ -66,15 +66,21 @@ function readSettings(ctx: IExecuteFunctions, options: NodeOptions): OperationCo
 		},
 		// The one place "Continue On Fail" is read: everything else follows failFast.
 		failFast: !ctx.continueOnFail(),
+		maxConcurrentRequests: Math.floor(positiveNumber(ctx, options.maxConcurrentRequests, 'Max Concurrent Requests', 10)),
 	};
 }
 
-async function createSession(ctx: IExecuteFunctions, options: NodeOptions, retry: RetryPolicy): Promise<RequestSession> {
+async function createSession(
+	ctx: IExecuteFunctions,
+	options: NodeOptions,
+	settings: OperationContext['settings'],
+	retry: RetryPolicy,
+): Promise<RequestSession> {
 	const credentials = await ctx.getCredentials(CREDENTIAL_TYPE);
 	return createRequestSession({
 		baseUrl: normalizeBaseUrl(credentials.baseUrl),
 		timeoutMs: positiveNumber(ctx, options.requestTimeout, 'Request Timeout', 60) * 1000,
-		maxConcurrentRequests: Math.floor(positiveNumber(ctx, options.maxConcurrentRequests, 'Max Concurrent Requests', 10)),
+		maxConcurrentRequests: settings.maxConcurrentRequests,
 		retry,
 		signal: ctx.getExecutionCancelSignal?.(),
 	});
@@ -84,7 +90,7 @@ export async function createOperationContext(ctx: IExecuteFunctions, retry: Retr
 	// Options are read once for the whole run: the items of a batch share one polling loop and one set of limits.
 	const options = ctx.getNodeParameter('options', 0, {}) as IDataObject as NodeOptions;
 	const settings = readSettings(ctx, options);
-	const session = await createSession(ctx, options, retry);
+	const session = await createSession(ctx, options, settings, retry);
 	const itemCount = ctx.getInputData().length;
 
 	return {
