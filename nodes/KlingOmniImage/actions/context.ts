@@ -2,7 +2,7 @@ import type { IDataObject, IExecuteFunctions } from 'n8n-workflow';
 import { NodeOperationError } from 'n8n-workflow';
 
 import { CREDENTIAL_TYPE, normalizeBaseUrl } from '../../shared/contract';
-import { asNodeError } from '../../shared/errors';
+import { asNodeError, secretRedactor } from '../../shared/errors';
 import type { RetryPolicy } from '../../shared/request/retry';
 import { createRequestSession, type RequestSession } from '../../shared/request/session';
 import type { OutputMode } from '../../shared/task/output';
@@ -46,6 +46,29 @@ function positiveNumber(ctx: IExecuteFunctions, value: unknown, label: string, f
 	return number;
 }
 
+/**
+ * Seconds that end up in a timer: Node fires a timer past about 24.8 days at once, which would
+ * make every request time out before it is sent, or polling run without pause.
+ */
+const MAX_SECONDS = 3600;
+
+function seconds(ctx: IExecuteFunctions, value: unknown, label: string, fallback: number): number {
+	const number = positiveNumber(ctx, value, label, fallback);
+	if (number > MAX_SECONDS) {
+		throw new NodeOperationError(ctx.getNode(), `Option "${label}" must be at most ${MAX_SECONDS} seconds, got "${String(value)}"`);
+	}
+	return number;
+}
+
+/** A switch that an expression may have set: anything but true or false would silently mean "off". */
+export function readSwitch(ctx: IExecuteFunctions, name: string, label: string, fallback: boolean): boolean {
+	const value = ctx.getNodeParameter(name, 0, fallback) as unknown;
+	if (typeof value === 'boolean') return value;
+	throw new NodeOperationError(ctx.getNode(), `"${label}" must be true or false, got ${value === undefined ? 'nothing' : `"${String(value)}"`}`, {
+		description: 'Turn the switch on or off, or make its expression return true or false.',
+	});
+}
+
 function readSettings(ctx: IExecuteFunctions, options: NodeOptions): OperationContext['settings'] {
 	const binaryPropertyName = String(options.binaryPropertyName ?? 'data').trim();
 	if (!binaryPropertyName) {
@@ -56,7 +79,7 @@ function readSettings(ctx: IExecuteFunctions, options: NodeOptions): OperationCo
 		throw new NodeOperationError(ctx.getNode(), `Option "Output Mode" "${String(outputMode)}" is not supported`);
 	}
 	return {
-		pollIntervalMs: positiveNumber(ctx, options.pollInterval, 'Poll Interval', 20) * 1000,
+		pollIntervalMs: seconds(ctx, options.pollInterval, 'Poll Interval', 20) * 1000,
 		maxWaitMs: positiveNumber(ctx, options.maxWaitTime, 'Max Wait Time', 600) * 1000,
 		download: {
 			watermarked: options.downloadWatermarked === true,
@@ -66,7 +89,6 @@ function readSettings(ctx: IExecuteFunctions, options: NodeOptions): OperationCo
 		},
 		// The one place "Continue On Fail" is read: everything else follows failFast.
 		failFast: !ctx.continueOnFail(),
-		maxConcurrentRequests: Math.floor(positiveNumber(ctx, options.maxConcurrentRequests, 'Max Concurrent Requests', 10)),
 	};
 }
 
@@ -79,10 +101,13 @@ async function createSession(
 	const credentials = await ctx.getCredentials(CREDENTIAL_TYPE);
 	return createRequestSession({
 		baseUrl: normalizeBaseUrl(credentials.baseUrl),
-		timeoutMs: positiveNumber(ctx, options.requestTimeout, 'Request Timeout', 60) * 1000,
-		maxConcurrentRequests: settings.maxConcurrentRequests,
+		timeoutMs: seconds(ctx, options.requestTimeout, 'Request Timeout', 60) * 1000,
+		maxConcurrentRequests: Math.floor(positiveNumber(ctx, options.maxConcurrentRequests, 'Max Concurrent Requests', 10)),
 		retry,
 		signal: ctx.getExecutionCancelSignal?.(),
+		// Max Wait Time from the start of the run: no task query retries past it.
+		deadlineAt: Date.now() + settings.maxWaitMs,
+		redact: secretRedactor(credentials.apiKey),
 	});
 }
 

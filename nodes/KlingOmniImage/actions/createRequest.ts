@@ -34,6 +34,11 @@ interface AdditionalFields {
 	generateExternalTaskId?: boolean;
 }
 
+/** Only whitespace and invisible format characters (zero-width space, joiners, BOM): nothing to pay for. */
+function isBlank(text: string): boolean {
+	return text.replace(/[\p{White_Space}\p{Cf}]/gu, '') === '';
+}
+
 /** Reads one item's parameters into a create body, or throws a clear error naming field and item. */
 export class CreateRequestBuilder {
 	constructor(
@@ -86,7 +91,7 @@ export class CreateRequestBuilder {
 
 	private prompt(): string {
 		const prompt = this.text(this.parameter('prompt', 'Prompt', ''), 'Prompt');
-		if (prompt.trim() === '') this.fail('Prompt is empty', 'Describe the image to generate.');
+		if (isBlank(prompt)) this.fail('Prompt is empty', 'Describe the image to generate.');
 		const length = [...prompt].length;
 		if (length > LIMITS.promptMaxChars) {
 			this.fail(`Prompt is ${length} characters long; the API allows at most ${LIMITS.promptMaxChars}`);

@@ -19,7 +19,7 @@ const pollingOptions: INodeProperties[] = [
 		displayName: 'Poll Interval (Seconds)',
 		name: 'pollInterval',
 		type: 'number',
-		typeOptions: { minValue: 1 },
+		typeOptions: { minValue: 1, maxValue: 3600 },
 		default: 20,
 		description:
 			'How long to wait between status checks. CometAPI advises 20–30 seconds; all pending tasks are checked together each round.',
@@ -95,10 +95,10 @@ const requestOptions: INodeProperties[] = [
 		displayName: 'Request Timeout (Seconds)',
 		name: 'requestTimeout',
 		type: 'number',
-		typeOptions: { minValue: 1 },
+		typeOptions: { minValue: 1, maxValue: 3600 },
 		default: 60,
 		description:
-			'How long one request or image download may go without an answer. A create request that times out is not sent again.',
+			'How long one request or image download may take, from sending it to the last byte of the answer (at most 3600). A create request that times out is not sent again.',
 	},
 ];
 

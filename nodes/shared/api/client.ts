@@ -5,11 +5,14 @@ import { CREDENTIAL_TYPE, OMNI_IMAGE_PATH } from '../contract';
 import {
 	apiError,
 	cancelledError,
-	parallelLimitError,
 	createMayExistError,
 	unreachableError,
 	type CallInfo,
 } from '../errors/api';
+import { redactStrings, redirectRefusedError, type Redactor } from '../errors';
+import { otherTaskAnswerError } from '../errors/task';
+import type { ProviderError } from '../errors/api';
+import { readBody, withinTimeout } from '../request/deadline';
 import { describeTransportFailure, transportFailureOf, type TransportFailure } from '../request/network';
 import { withRetries, type Attempt, type RetryBudget } from '../request/retry';
 import { requestSignal, type RequestSession } from '../request/session';
@@ -32,12 +35,18 @@ type RateLimited = Extract<Answer, { type: 'rateLimited' }> & { retryDelayMs?: n
 type SendOutcome =
 	| Exclude<Answer, { type: 'rateLimited' }>
 	| RateLimited
+	| { type: 'redirect'; status: number; location: unknown; requestUrl: string }
 	| { type: 'transport'; failure: TransportFailure; sent: boolean };
+
+/** An API answer is small JSON; reading stops here, so an endless body cannot fill the memory. */
+const MAX_ANSWER_BYTES = 5 * 1024 * 1024;
 
 /** Sends one API call with the retry policy of its kind and returns the envelope's `data`. */
 async function apiRequest(ctx: NodeContext, session: RequestSession, call: ApiCall): Promise<IDataObject> {
 	const node = ctx.getNode();
-	return await withRetries(session.retry, session.signal, () => cancelledError(node, call), async (budget) => {
+	// Only waiting for a task is bounded by Max Wait Time; a create keeps its own retry budget.
+	const limits = { ...session, deadlineAt: call.kind === 'query' ? session.deadlineAt : undefined };
+	return await withRetries(limits, () => cancelledError(node, call), async (budget) => {
 		const outcome = await sendOnce(ctx, session, call, budget);
 		return decide(ctx, session, call, outcome, budget);
 	});
@@ -55,9 +64,8 @@ function decide(
 	switch (outcome.type) {
 		case 'ok':
 			return { done: outcome.data };
-		case 'parallelLimit':
-			// Nothing was created. Waiting for a slot is the run's job (it knows which tasks will end).
-			throw parallelLimitError(node, call, outcome.error);
+		case 'redirect':
+			throw redirectRefusedError(node, { label: answeredCall(call), itemIndex: call.itemIndex, isCreate: call.kind === 'create' }, outcome);
 		case 'rateLimited':
 			// Nothing was created, so a retry is always safe; sendOnce already closed the shared gate.
 			if (outcome.retryDelayMs === undefined) throw apiError(node, call, outcome.error, true);
@@ -94,6 +102,34 @@ function decideOnErrorAnswer(
 	throw apiError(ctx.getNode(), call, outcome.error, outcome.transient);
 }
 
+function answeredCall(call: ApiCall): string {
+	return call.kind === 'create' ? 'the create request' : `the query of task ${call.taskId ?? ''}`;
+}
+
+/** The answer with every provider text scrubbed of the API key, before it can reach an error or output. */
+function redactAnswer(answer: Answer, redact: Redactor): Answer {
+	if (answer.type === 'ok') return { ...answer, data: redactStrings(answer.data, redact) };
+	const error: ProviderError = {
+		...answer.error,
+		code: typeof answer.error.code === 'string' ? redact(answer.error.code) : answer.error.code,
+		message: redact(answer.error.message),
+		summary: redact(answer.error.summary),
+	};
+	return { ...answer, error };
+}
+
+/** The whole exchange, body included, within the request timeout (see withinTimeout). */
+async function exchange(ctx: NodeContext, session: RequestSession, options: IHttpRequestOptions): Promise<FullResponse> {
+	return await withinTimeout(
+		session.timeoutMs,
+		async () =>
+			(await ctx.helpers.httpRequestWithAuthentication.call(ctx, CREDENTIAL_TYPE, options)) as FullResponse & {
+				body: AsyncIterable<unknown> & { destroy(error?: Error): unknown };
+			},
+		async (response) => ({ ...response, body: await readBody(response.body, MAX_ANSWER_BYTES) }),
+	);
+}
+
 /** Sends one attempt within the session's limits; a 429 closes the shared gate for the budget's wait. */
 async function sendOnce(
 	ctx: NodeContext,
@@ -107,6 +143,10 @@ async function sendOnce(
 		headers: { Accept: 'application/json' },
 		returnFullResponse: true,
 		ignoreHttpStatusErrors: true,
+		// n8n's helper would send the API key (and a create's body) on to any host a redirect names.
+		disableFollowRedirect: true,
+		// Streamed, so that the body is read within the request timeout too.
+		encoding: 'stream',
 		timeout: session.timeoutMs,
 		abortSignal: requestSignal(session),
 	};
@@ -124,12 +164,12 @@ async function sendOnce(
 			// itself (first failure without "Continue On Fail") must not send what is still queued.
 			if (session.signal?.aborted) throw Object.assign(new Error('stopped'), { code: 'ERR_CANCELED' });
 			sent = true;
-			const response = (await ctx.helpers.httpRequestWithAuthentication.call(
-				ctx,
-				CREDENTIAL_TYPE,
-				options,
-			)) as FullResponse;
-			const answer = readAnswer(response);
+			const response = await exchange(ctx, session, options);
+			if (response.statusCode >= 300 && response.statusCode < 400) {
+				const location = response.headers.location;
+				return { type: 'redirect', status: response.statusCode, location, requestUrl: options.url };
+			}
+			const answer = redactAnswer(readAnswer(response), session.redact);
 			if (answer.type !== 'rateLimited') return answer;
 			// Close the gate before this slot frees, or the request queued next would go out at once.
 			const retryDelayMs = budget.next(answer.retryAfterMs);
@@ -159,18 +199,23 @@ export async function createTask(
 	});
 }
 
-/** GET one task's current state. */
+/** GET one task's current state; an answer about another task is refused, never used. */
 export async function queryTask(
 	ctx: NodeContext,
 	session: RequestSession,
 	itemIndex: number,
 	taskId: string,
 ): Promise<IDataObject> {
-	return await apiRequest(ctx, session, {
+	const data = await apiRequest(ctx, session, {
 		kind: 'query',
 		method: 'GET',
 		path: `${OMNI_IMAGE_PATH}/${encodeURIComponent(taskId)}`,
 		itemIndex,
 		taskId,
 	});
+	const answered = data.task_id;
+	if (answered !== undefined && answered !== null && String(answered) !== taskId) {
+		throw otherTaskAnswerError(ctx.getNode(), taskId, String(answered), itemIndex);
+	}
+	return data;
 }

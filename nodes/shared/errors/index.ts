@@ -28,3 +28,52 @@ export function asNodeError(node: INode, error: unknown, itemIndex: number): Nod
 	if (error instanceof NodeOperationError || error instanceof NodeApiError) return error;
 	return new NodeOperationError(node, error as Error, { itemIndex });
 }
+
+/** Replaces a secret in texts that came from outside (a provider may echo the API key back). */
+export type Redactor = (text: string) => string;
+
+/** The redactor for one secret; a value too short to be a key would only garble texts. */
+export function secretRedactor(secret: unknown): Redactor {
+	if (typeof secret !== 'string' || secret.trim().length < 8) return (text) => text;
+	const key = secret.trim();
+	return (text) => (text.includes(key) ? text.split(key).join('[redacted]') : text);
+}
+
+/** The same value with every string in it redacted (an API answer before it becomes output). */
+export function redactStrings<T>(value: T, redact: Redactor): T {
+	if (typeof value === 'string') return redact(value) as T;
+	if (Array.isArray(value)) return value.map((entry: unknown) => redactStrings(entry, redact)) as T;
+	if (value && typeof value === 'object') {
+		return Object.fromEntries(Object.entries(value).map(([name, entry]) => [name, redactStrings(entry, redact)])) as T;
+	}
+	return value;
+}
+
+/** Where a redirect pointed, as host and port only: a Location may carry credentials or tokens. */
+function redirectTarget(location: unknown, requestUrl: string): string {
+	if (typeof location !== 'string' || !location) return 'an address it did not name';
+	try {
+		return new URL(location, requestUrl).host || 'an address without a host';
+	} catch {
+		return 'an unreadable address';
+	}
+}
+
+/**
+ * An API call answered with a redirect. It is never followed: n8n's HTTP helper would send the
+ * API key (and a create's body) along to whatever host the redirect names.
+ */
+export function redirectRefusedError(
+	node: INode,
+	call: { label: string; itemIndex: number; isCreate: boolean },
+	redirect: { status: number; location: unknown; requestUrl: string },
+): NodeOperationError {
+	const target = redirectTarget(redirect.location, redirect.requestUrl);
+	const notSent = call.isCreate ? ' The create request was not sent there or again.' : '';
+	return itemError(
+		node,
+		`CometAPI answered ${call.label} with a redirect (HTTP ${redirect.status}) to ${target}, which was not followed`,
+		call.itemIndex,
+		`API requests never follow redirects, so the API key stays with the Base URL.${notSent} Check the Base URL in the CometAPI credential: if you trust the address the redirect names, use it as the Base URL.`,
+	);
+}

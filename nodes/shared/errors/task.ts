@@ -77,3 +77,34 @@ export function otherTasksSummary(others: Array<{ itemIndex: number; taskId: str
 	const list = others.map((entry) => `item ${entry.itemIndex}: task ${entry.taskId} (${entry.state})`);
 	return `The run stopped at this error. Tasks already created for other items (get them with "Get Task" or "Wait for Completion"): ${list.join('; ')}.`;
 }
+
+export function otherTaskAnswerError(node: INode, askedId: string, answeredId: string, itemIndex: number): NodeOperationError {
+	return itemError(
+		node,
+		`CometAPI answered the query of task ${askedId} with task ${answeredId}: refused`,
+		itemIndex,
+		`An answer about another task is never used, so no other task's images are downloaded. Run the item again; if this repeats, check the Base URL in the CometAPI credential.`,
+	);
+}
+
+const CHARGED_NO_IMAGE =
+	'The task succeeded, so it was charged. Run "Get Task" with this task ID later to see whether CometAPI lists its images by then, or contact CometAPI support with the task ID.';
+
+export function noImagesError(node: INode, taskId: string, itemIndex: number): NodeOperationError {
+	return itemError(node, `Task ${taskId} succeeded but CometAPI sent no image URL`, itemIndex, CHARGED_NO_IMAGE);
+}
+
+export function missingImageUrlError(node: INode, taskId: string, imageIndex: number, itemIndex: number): NodeOperationError {
+	return itemError(node, `Task ${taskId} succeeded but CometAPI sent no URL for image ${imageIndex}`, itemIndex, CHARGED_NO_IMAGE);
+}
+
+/** For the poller: a status that stays unknown will not turn into a result by waiting longer. */
+export function unknownStatusError(node: INode, taskId: string, status: string, itemIndex: number): NodeOperationError {
+	const what = status === 'unknown' ? 'no status' : `the status "${status}"`;
+	return itemError(
+		node,
+		`Task ${taskId} has a status this node does not know (${what})`,
+		itemIndex,
+		`CometAPI answered with ${what} instead of submitted, processing, succeed or failed. The task was not created again and may still finish: check it later with "Get Task" and task ID ${taskId}.`,
+	);
+}

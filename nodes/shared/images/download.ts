@@ -1,7 +1,8 @@
 import type { IBinaryData, IHttpRequestOptions } from 'n8n-workflow';
 
 import type { NodeContext } from '../context';
-import { downloadError, missingWatermarkError } from '../errors/task';
+import { downloadError, missingImageUrlError, missingWatermarkError, noImagesError } from '../errors/task';
+import { withinTimeout } from '../request/deadline';
 import { causeChain, describeTransportFailure, transportFailureOf } from '../request/network';
 import { parseRetryAfter, withRetries, type Attempt, type RetryBudget } from '../request/retry';
 import { requestSignal, type RequestSession } from '../request/session';
@@ -40,19 +41,42 @@ interface ImageRequest {
 	maxBytes: number;
 }
 
+/** Why a URL cannot be downloaded at all (retrying would not help), or undefined when it can. */
+function unusableUrl(url: string): string | undefined {
+	let parsed: URL;
+	try {
+		parsed = new URL(url);
+	} catch {
+		return 'it is not an absolute http(s) URL';
+	}
+	if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+		return `its scheme is "${parsed.protocol}", not http or https`;
+	}
+	return undefined;
+}
+
 async function downloadOnce(ctx: NodeContext, session: RequestSession, request: ImageRequest): Promise<IBinaryData> {
-	const { url, fileStem, maxBytes } = request;
-	// Plain httpRequest, never the authenticated one: the API key must not reach the image host.
+	// Plain httpRequest, never the authenticated one: the API key must not reach the image host,
+	// also when it redirects (followed, as image hosts do, without credentials).
 	const options: IHttpRequestOptions = {
 		method: 'GET',
-		url,
+		url: request.url,
 		encoding: 'stream',
 		returnFullResponse: true,
 		ignoreHttpStatusErrors: true,
 		timeout: session.timeoutMs,
 		abortSignal: requestSignal(session),
 	};
-	const response = (await ctx.helpers.httpRequest(options)) as StreamResponse;
+	return await withinTimeout(
+		session.timeoutMs,
+		async () => (await ctx.helpers.httpRequest(options)) as StreamResponse,
+		async (response) => await storeImage(ctx, response, request),
+	);
+}
+
+/** Checks the answer and streams its body into n8n's binary data. */
+async function storeImage(ctx: NodeContext, response: StreamResponse, request: ImageRequest): Promise<IBinaryData> {
+	const { fileStem, maxBytes } = request;
 	const body = response.body;
 	const status = response.statusCode;
 	if (status < 200 || status >= 300) {
@@ -136,9 +160,15 @@ class StoppedDownload extends Error {
 	}
 }
 
-/** Downloads one image into n8n's binary data; the error says why it could not be fetched. */
+/**
+ * Downloads one image into n8n's binary data; the error says why it could not be fetched. The
+ * run's deadline does not cut download retries short: the task has been paid for by now.
+ */
 async function downloadWithRetry(ctx: NodeContext, session: RequestSession, request: ImageRequest): Promise<IBinaryData> {
-	return await withRetries(session.retry, session.signal, () => new StoppedDownload(), async (budget) => {
+	const problem = unusableUrl(request.url);
+	if (problem) throw new Error(problem);
+	const limits = { retry: session.retry, signal: session.signal };
+	return await withRetries(limits, () => new StoppedDownload(), async (budget) => {
 		try {
 			return { done: await session.downloadLimit(async () => await downloadOnce(ctx, session, request)) };
 		} catch (error) {
@@ -152,7 +182,10 @@ export interface DownloadSettings {
 	maxDownloadBytes: number;
 }
 
-/** Picks the URL to download for each image; an error names the task when a watermark URL is missing. */
+/**
+ * Picks the URL to download for each image. A succeeded task was charged, so a missing URL is an
+ * error naming the task and image, never an item silently left out.
+ */
 function sourceUrlOf(
 	ctx: NodeContext,
 	task: KlingTask,
@@ -160,9 +193,23 @@ function sourceUrlOf(
 	settings: DownloadSettings,
 	itemIndex: number,
 ): string {
-	if (!settings.watermarked) return image.url;
+	if (!settings.watermarked) {
+		if (image.url) return image.url;
+		throw missingImageUrlError(ctx.getNode(), task.task_id, image.index, itemIndex);
+	}
 	if (image.watermark_url) return image.watermark_url;
 	throw missingWatermarkError(ctx.getNode(), task.task_id, image.index, itemIndex);
+}
+
+/** File names without extension, one per image, unique even when the API repeats an index. */
+function fileStems(task: KlingTask, watermarked: boolean): string[] {
+	const used = new Set<string>();
+	return task.images.map((image, position) => {
+		const base = `kling-${safeFileStem(task.task_id)}-${image.index}${watermarked ? '-watermarked' : ''}`;
+		const stem = used.has(base) ? `${base}-${position}` : base;
+		used.add(stem);
+		return stem;
+	});
 }
 
 /** Downloads every image of a succeeded task, all at once within the session's download limit. */
@@ -173,13 +220,17 @@ export async function downloadTaskImages(
 	itemIndex: number,
 	settings: DownloadSettings,
 ): Promise<DownloadedImage[]> {
-	const sources = task.images.map((image) => ({
+	if (task.images.every((image) => !image.url && !image.watermark_url)) {
+		throw noImagesError(ctx.getNode(), task.task_id, itemIndex);
+	}
+	const stems = fileStems(task, settings.watermarked);
+	const sources = task.images.map((image, position) => ({
 		image,
 		sourceUrl: sourceUrlOf(ctx, task, image, settings, itemIndex),
+		fileStem: stems[position],
 	}));
 	return await Promise.all(
-		sources.map(async ({ image, sourceUrl }) => {
-			const fileStem = `kling-${safeFileStem(task.task_id)}-${image.index}${settings.watermarked ? '-watermarked' : ''}`;
+		sources.map(async ({ image, sourceUrl, fileStem }) => {
 			try {
 				const binary = await downloadWithRetry(ctx, session, {
 					url: sourceUrl,

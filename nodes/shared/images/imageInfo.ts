@@ -29,7 +29,7 @@ export function sniffImageFormat(bytes: Buffer): ImageFormat | undefined {
 }
 
 export function extensionForMimeType(mimeType: string): string {
-	return EXTENSIONS[mimeType.toLowerCase()] ?? 'png';
+	return EXTENSIONS[mimeType.toLowerCase()] ?? 'bin';
 }
 
 export interface Dimensions {

@@ -83,13 +83,14 @@ export function headerText(headers: Record<string, unknown>, name: string): stri
 /** Types a file server may send for any file; the bytes then have to show that it is an image. */
 const GENERIC_TYPES = new Set(['application/octet-stream', 'binary/octet-stream']);
 
-/** Image types whose bytes sniffImageFormat recognises, so a body that does not match is broken. */
-const KNOWN_IMAGE_TYPES = new Set([...Object.values(MIME_TYPES), 'image/jpg']);
+/** The types whose bytes sniffImageFormat recognises: a body declared as one of them that does not match is broken. */
+const RASTER_TYPES = new Set([...Object.values(MIME_TYPES), 'image/jpg']);
 
 /**
  * The MIME type to store, or why the answer is not an image. Only image content types pass (or a
  * generic binary type whose bytes are an image): an error page sent with HTTP 200 must never be
- * stored as the result.
+ * stored as the result. The bytes decide the type, and only raster formats the node recognises
+ * pass: an SVG may carry a script, and a file named by a type it is not misleads the next node.
  */
 export function resolveMimeType(head: Buffer, declared: string | undefined): { mimeType: string } | { problem: string } {
 	const type = declared?.split(';')[0].trim().toLowerCase() || undefined;
@@ -98,6 +99,6 @@ export function resolveMimeType(head: Buffer, declared: string | undefined): { m
 	}
 	const sniffed = sniffImageFormat(head);
 	if (sniffed) return { mimeType: MIME_TYPES[sniffed] };
-	if (type?.startsWith('image/') && !KNOWN_IMAGE_TYPES.has(type)) return { mimeType: type };
-	return { problem: `the body is not a valid image (declared as ${type ? `"${type}"` : 'no content type'})` };
+	if (type && RASTER_TYPES.has(type)) return { problem: `the body is not a valid image (declared as "${type}")` };
+	return { problem: `the body is not a PNG, JPEG, WebP or GIF image (declared as ${type ? `"${type}"` : 'no content type'})` };
 }

@@ -25,18 +25,20 @@ export function backoffDelay(policy: RetryPolicy, attempt: number): number {
 
 /**
  * The wait before the attempt after `attempt`, or undefined when retrying is over: the attempts are
- * used up, or the wait would end past the time budget. A long `Retry-After` therefore ends the
- * retries at once instead of holding the workflow for as long as the server asks.
+ * used up, or the wait would end past the time budget or the run's deadline. A long `Retry-After`
+ * therefore ends the retries at once instead of holding the workflow for as long as the server asks.
  */
 export function retryDelay(
 	policy: RetryPolicy,
 	attempt: number,
 	startedAt: number,
 	retryAfterMs?: number,
+	deadlineAt = Infinity,
 ): number | undefined {
 	if (attempt >= policy.maxAttempts) return undefined;
 	const delay = retryAfterMs ?? backoffDelay(policy, attempt);
-	if (Date.now() - startedAt + delay > policy.maxRetryTimeMs) return undefined;
+	const now = Date.now();
+	if (now - startedAt + delay > policy.maxRetryTimeMs || now + delay > deadlineAt) return undefined;
 	return delay;
 }
 
@@ -55,11 +57,15 @@ export class RetryBudget {
 
 	private readonly startedAt = Date.now();
 
-	constructor(private readonly policy: RetryPolicy) {}
+	/** `deadlineAt`: no wait may end after it (epoch ms). */
+	constructor(
+		private readonly policy: RetryPolicy,
+		private readonly deadlineAt?: number,
+	) {}
 
 	/** Spends a retry: the wait before it, or undefined when retrying is over. */
 	next(retryAfterMs?: number): number | undefined {
-		const delay = retryDelay(this.policy, this.attempt, this.startedAt, retryAfterMs);
+		const delay = retryDelay(this.policy, this.attempt, this.startedAt, retryAfterMs, this.deadlineAt);
 		if (delay !== undefined) this.attempt++;
 		return delay;
 	}
@@ -81,17 +87,25 @@ export async function pauseUnlessStopped(
 /** What one attempt came to: a result, or a retry after a wait it has taken from the budget. */
 export type Attempt<T> = { done: T } | { retryInMs: number };
 
+/** How long one request may keep retrying, and what stops it. */
+export interface RetryLimits {
+	retry: RetryPolicy;
+	signal?: AbortSignal;
+	/** No wait ends after this moment (epoch ms). */
+	deadlineAt?: number;
+}
+
 /**
  * The one retry loop for API calls and downloads. Each attempt decides for itself what may be
  * retried (and throws what may not); this loop only waits between attempts.
  */
 export async function withRetries<T>(
-	policy: RetryPolicy,
-	signal: AbortSignal | undefined,
+	limits: RetryLimits,
 	stoppedError: () => Error,
 	attempt: (budget: RetryBudget) => Promise<Attempt<T>>,
 ): Promise<T> {
-	const budget = new RetryBudget(policy);
+	const { retry: policy, signal } = limits;
+	const budget = new RetryBudget(policy, limits.deadlineAt);
 	for (;;) {
 		const result = await attempt(budget);
 		if ('done' in result) return result.done;

@@ -2,7 +2,8 @@ import type { IDataObject } from 'n8n-workflow';
 
 export interface TaskImage {
 	index: number;
-	url: string;
+	/** null when the API listed the image without a URL: kept, so the gap is reported, not hidden. */
+	url: string | null;
 	watermark_url: string | null;
 }
 
@@ -20,8 +21,46 @@ export interface KlingTask {
 	updated_at: string | null;
 }
 
+type Status = 'submitted' | 'processing' | 'succeed' | 'failed';
+
+/**
+ * The contract's statuses, and other words for them an API might send (compared case-insensitively),
+ * so that "SUCCEED" or "canceled" end the wait instead of being polled until Max Wait Time.
+ */
+const STATUS_WORDS: Record<string, Status> = {
+	submitted: 'submitted',
+	queued: 'submitted',
+	pending: 'submitted',
+	processing: 'processing',
+	running: 'processing',
+	in_progress: 'processing',
+	succeed: 'succeed',
+	succeeded: 'succeed',
+	success: 'succeed',
+	completed: 'succeed',
+	failed: 'failed',
+	failure: 'failed',
+	error: 'failed',
+	canceled: 'failed',
+	cancelled: 'failed',
+};
+
+const KNOWN_STATUSES = new Set<string>(Object.values(STATUS_WORDS));
+
+/** The status as the contract names it, or the API's own word (lower case) when it is unknown. */
+function readStatus(raw: string | null): string {
+	if (raw === null) return 'unknown';
+	const word = raw.trim().toLowerCase();
+	return STATUS_WORDS[word.replace(/[\s-]+/g, '_')] ?? word;
+}
+
 export function isTerminal(task: KlingTask): boolean {
 	return task.status === 'succeed' || task.status === 'failed';
+}
+
+/** The API sent no status, or one this node does not know: waiting for it to change may be pointless. */
+export function hasUnknownStatus(task: KlingTask): boolean {
+	return !KNOWN_STATUSES.has(task.status);
 }
 
 function asObject(value: unknown): IDataObject {
@@ -49,19 +88,27 @@ function normalizeImages(result: IDataObject): TaskImage[] {
 			const index = Number(image.index);
 			return {
 				index: Number.isFinite(index) ? index : position,
-				url: asText(image.url) ?? '',
+				url: asText(image.url),
 				watermark_url: asText(image.watermark_url),
 			};
-		})
-		.filter((image) => image.url !== '' || image.watermark_url !== null);
+		});
+}
+
+/** A failure's reason; a task cancelled without one says so, rather than "no reason". */
+function statusMessage(data: IDataObject, status: string): string | null {
+	const given = asText(data.task_status_msg);
+	const raw = asText(data.task_status);
+	if (given !== null || status !== 'failed' || raw === null || raw.toLowerCase() === 'failed') return given;
+	return `CometAPI reported the task as "${raw}"`;
 }
 
 export function normalizeTask(data: IDataObject, fallbackTaskId?: string): KlingTask {
 	const result = asObject(data.task_result);
+	const status = readStatus(asText(data.task_status));
 	return {
 		task_id: asText(data.task_id) ?? fallbackTaskId ?? '',
-		status: asText(data.task_status) ?? 'unknown',
-		status_message: asText(data.task_status_msg),
+		status,
+		status_message: statusMessage(data, status),
 		external_task_id: asText(asObject(data.task_info).external_task_id),
 		result_type: asText(result.result_type),
 		images: normalizeImages(result),
