@@ -26,7 +26,15 @@ const MB = 1_000_000;
 const OVERHEAD_RUNS = 5;
 const OVERHEAD_N = 200;
 
+/** The batch over the account's parallel-task limit: N prompts, a limit of LIMIT_SLOTS slots. */
+const LIMIT_N = 200;
+const LIMIT_SLOTS = 5;
+/** Target: wall time at most this multiple of the ideal ceil(N / slots) × T. */
+const LIMIT_WALL_FACTOR = 1.25;
+
 const quick = process.argv.includes('--quick');
+/** Only the parallel-limit row (about 2 minutes). */
+const limitOnly = process.argv.includes('--limit-only');
 
 // ---------------------------------------------------------------------------
 // Child processes
@@ -53,11 +61,16 @@ interface SimStats {
 	allCreatedBeforeFirstPoll: boolean;
 	apiSpanMs: number;
 	statusCodes: number[];
+	rejectedCreates: number;
+	duplicatePrompts: number;
+	maxSlotsInUse: number;
 }
 
 interface SimOptions {
 	taskDurationMs: number;
 	imageSizeBytes?: number;
+	/** The account's parallel-task limit, in slots. */
+	parallelSlots?: number;
 }
 
 /** The simulator in its own process (bench/sim-child.js), reset and read over IPC. */
@@ -194,6 +207,36 @@ function runProblems(m: Measurement): string[] {
 }
 
 // ---------------------------------------------------------------------------
+// The batch over the account's parallel-task limit
+
+async function limitSection(): Promise<Array<[string, boolean, string]>> {
+	progress(`node, N = ${LIMIT_N} on an account with ${LIMIT_SLOTS} parallel slots …`);
+	const m = await measure('node', LIMIT_N, { taskDurationMs: T_MS, parallelSlots: LIMIT_SLOTS });
+	const idealMs = Math.ceil(LIMIT_N / LIMIT_SLOTS) * T_MS;
+	log(`## Batch over the account's parallel-task limit: N = ${LIMIT_N}, ${LIMIT_SLOTS} slots, T = ${T_MS / 1000} s, poll ${POLL_INTERVAL_MS / 1000} s`);
+	log();
+	log(
+		table(
+			['node wall', 'ideal ceil(N / slots) × T', 'wall / ideal', 'tasks', 'creates refused (1303)', 'prompts created twice', 'most slots in use'],
+			[[
+				seconds(m.result.wallMs),
+				seconds(idealMs),
+				`${(m.result.wallMs / idealMs).toFixed(2)}×`,
+				String(m.stats.tasks),
+				String(m.stats.rejectedCreates),
+				String(m.stats.duplicatePrompts),
+				String(m.stats.maxSlotsInUse),
+			]],
+		),
+	);
+	log();
+	const problems = m.result.problem ? [m.result.problem] : [];
+	return [
+		[`limit: wall ≤ ${LIMIT_WALL_FACTOR} × ideal = ${seconds(idealMs * LIMIT_WALL_FACTOR)}`, m.result.wallMs <= idealMs * LIMIT_WALL_FACTOR, seconds(m.result.wallMs)],
+		[`limit: creates refused ≤ N = ${LIMIT_N}`, m.stats.rejectedCreates <= LIMIT_N, String(m.stats.rejectedCreates)],
+		['limit: every prompt created exactly once, output complete', m.stats.duplicatePrompts === 0 && m.stats.tasks === LIMIT_N && problems.length === 0, problems.join('; ') || `${m.stats.tasks} tasks, ${m.stats.duplicatePrompts} twice`],
+	];
+}
 
 async function main(): Promise<void> {
 	const started = Date.now();
@@ -208,6 +251,12 @@ async function main(): Promise<void> {
 	);
 	log('Each figure comes from a fresh process; the simulator runs in a separate process.');
 	log();
+	if (limitOnly) {
+		const targets = await limitSection();
+		log(table(['target', 'held', 'measured'], targets.map(([name, ok, value]) => [name, ok ? 'yes' : 'NO', value])));
+		if (targets.some(([, ok]) => !ok)) process.exitCode = 1;
+		return;
+	}
 
 	// 1. The node, one N at a time, nothing else running.
 	const node = new Map<number, Measurement>();
@@ -343,6 +392,8 @@ async function main(): Promise<void> {
 	log('- Peak RSS growth: maxrss after the run − RSS before it (an upper bound); sampled: highest RSS seen every 5 ms − RSS before.');
 	log();
 
+	const limitTargets = await limitSection();
+
 	// ---- Targets
 	const n50 = node.get(50)!;
 	const b50 = baseline.get(50)!;
@@ -366,6 +417,7 @@ async function main(): Promise<void> {
 		[`${BIG_IMAGE_COUNT} × ${BIG_IMAGE_BYTES / MB} MB: peak RSS growth < 100 MB (filesystem mode)`, fsGrowth < 100 * MB, `+${megabytes(fsGrowth)}`],
 		[`node overhead per item < 5 ms at N = ${OVERHEAD_N} (process CPU time / N, median)`, overhead200 < 5, `${overhead200.toFixed(2)} ms`],
 		[`  … of which the node's own logic (node − bare-n8n floor) < 5 ms`, nodeCpu - floorCpu < 5, `${(nodeCpu - floorCpu).toFixed(2)} ms (floor ${floorCpu.toFixed(2)} ms)`],
+		...limitTargets,
 	];
 	log('## Targets');
 	log();

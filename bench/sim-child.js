@@ -66,7 +66,15 @@ function stats(sim) {
 		// What the API itself needed: from the first create to the last task's end.
 		apiSpanMs: tasks.length ? Math.max(...tasks.map((task) => task.createdAt + task.durationMs)) - firstCreateAt : 0,
 		statusCodes: [...new Set(sim.requests.map((request) => request.status))],
+		// Over the account's parallel-task limit (1303): refused creates, and prompts created more than once.
+		rejectedCreates: creates.filter((request) => request.rejectedForLimit).length,
+		duplicatePrompts: duplicates(tasks.map((task) => task.body.prompt)),
+		maxSlotsInUse: sim.stats().maxSlotsInUse,
 	};
+}
+
+function duplicates(values) {
+	return values.length - new Set(values).size;
 }
 
 async function main() {

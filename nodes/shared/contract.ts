@@ -26,6 +26,13 @@ export const IMAGE_COUNTS = {
 
 export type ResultType = keyof typeof IMAGE_COUNTS;
 
+/** The account's parallel-task slots a create body takes: one per image it makes. */
+export function taskSlots(body: { result_type?: unknown; n?: unknown; series_amount?: unknown }): number {
+	const count = IMAGE_COUNTS[body.result_type === 'series' ? 'series' : 'single'];
+	const slots = Number(body[count.field]);
+	return Number.isInteger(slots) && slots > 0 ? slots : count.default;
+}
+
 /** An allowed value with the name the form shows; the first of each list is the API's default. */
 export interface Choice {
 	name: string;

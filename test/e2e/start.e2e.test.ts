@@ -13,6 +13,7 @@ import { e2eState, EXAMPLES, KLING_NODE_TYPE } from './harness';
 const host = require('../../scripts/lib/n8n-host');
 const { freePort } = require('../../scripts/lib/n8n-instance');
 const AGENT_EXAMPLE_ID: string = require('../../scripts/lib/examples').AGENT_EXAMPLE.id;
+const CALLBACK_EXAMPLES = require('../../scripts/lib/examples').CALLBACK_EXAMPLES;
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 const EMAIL = 'e2e-owner@example.com';
@@ -106,8 +107,9 @@ test('the owner from the environment can log in and sees the examples, the crede
 	await api('POST', '/rest/login', { emailOrLdapLoginId: EMAIL, password: PASSWORD });
 	expect(cookie).toMatch(/^n8n-auth=/);
 	const workflows = (await api('GET', '/rest/workflows')).data.map((w: { id: string }) => w.id).sort();
-	// Examples 1–3, and example 4 (AI agent), which also has a chat model credential.
-	expect(workflows).toEqual([...Object.values(EXAMPLES).map((e) => e.id), AGENT_EXAMPLE_ID].sort());
+	// Examples 1–3, example 4 (AI agent), which also has a chat model credential, and the callback pair 5 and 6.
+	const callbackIds = Object.values(CALLBACK_EXAMPLES as Record<string, { id: string }>).map((e) => e.id);
+	expect(workflows).toEqual([...Object.values(EXAMPLES).map((e) => e.id), AGENT_EXAMPLE_ID, ...callbackIds].sort());
 	const credentials = (await api('GET', '/rest/credentials')).data;
 	expect(credentials.map((c: { type: string }) => c.type).sort()).toEqual(['cometApiKlingApi', 'openAiApi']);
 	const nodeTypes = await api('GET', '/types/nodes.json');

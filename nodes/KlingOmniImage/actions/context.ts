@@ -89,6 +89,7 @@ function readSettings(ctx: IExecuteFunctions, options: NodeOptions): OperationCo
 		},
 		// The one place "Continue On Fail" is read: everything else follows failFast.
 		failFast: !ctx.continueOnFail(),
+		maxConcurrentRequests: Math.floor(positiveNumber(ctx, options.maxConcurrentRequests, 'Max Concurrent Requests', 10)),
 	};
 }
 
@@ -102,7 +103,7 @@ async function createSession(
 	return createRequestSession({
 		baseUrl: normalizeBaseUrl(credentials.baseUrl),
 		timeoutMs: seconds(ctx, options.requestTimeout, 'Request Timeout', 60) * 1000,
-		maxConcurrentRequests: Math.floor(positiveNumber(ctx, options.maxConcurrentRequests, 'Max Concurrent Requests', 10)),
+		maxConcurrentRequests: settings.maxConcurrentRequests,
 		retry,
 		signal: ctx.getExecutionCancelSignal?.(),
 		// Max Wait Time from the start of the run: no task query retries past it.

@@ -172,8 +172,9 @@ const fields: INodeProperties[] = [
 				name: 'callbackUrl',
 				type: 'string',
 				default: '',
-				placeholder: 'e.g. https://example.com/webhook/kling',
-				description: 'CometAPI calls this URL when the task status changes',
+				placeholder: 'e.g. https://n8n.example.com/webhook/3f9d…/kling',
+				description: 'CometAPI POSTs the task to this URL whenever its status changes',
+				hint: 'To get each finished task, with its images, in another workflow instead of waiting here: paste the Production URL of a Kling Omni Image (CometAPI) Trigger, publish that workflow, and turn Wait for Completion off',
 			},
 			{
 				displayName: 'External Task ID',

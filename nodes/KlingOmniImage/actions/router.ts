@@ -9,6 +9,9 @@ import * as createOmniImage from './createOmniImage.operation';
 import * as getTask from './getTask.operation';
 import * as waitForCompletion from './waitForCompletion.operation';
 
+/** The value n8n gives its own "Custom API Call" entry of the Operation list. */
+const CUSTOM_API_CALL = '__CUSTOM_API_CALL__';
+
 type OperationHandler = (this: IExecuteFunctions, context: OperationContext) => Promise<ItemOutcome[]>;
 
 const operations: Record<string, OperationHandler> = {
@@ -64,6 +67,14 @@ export async function router(this: IExecuteFunctions, retry: RetryPolicy): Promi
 async function run(this: IExecuteFunctions, retry: RetryPolicy, toolMode: boolean): Promise<INodeExecutionData[][]> {
 	const operation = this.getNodeParameter('operation', 0) as string;
 	const handler = operations[operation];
+	if (operation === CUSTOM_API_CALL) {
+		// n8n offers this for every node whose credential can authenticate any request; the call itself
+		// is made by an HTTP Request node with this credential, as n8n's notice in the form says.
+		throw new NodeOperationError(this.getNode(), 'Custom API Call runs in an HTTP Request node, not in this node', {
+			description:
+				'Add an HTTP Request node, set Authentication to "Predefined Credential Type", choose "CometAPI API" and your credential, and call any CometAPI endpoint.',
+		});
+	}
 	if (!handler) {
 		throw new NodeOperationError(this.getNode(), `The operation "${operation}" is not supported`);
 	}

@@ -1,10 +1,11 @@
 import type { NodeError } from '../../shared/errors';
+import { neverSentSummary } from '../../shared/errors/run';
 import { otherTasksSummary } from '../../shared/errors/task';
 import { withStopSignal, type RequestSession } from '../../shared/request/session';
 import type { ItemFailure } from './jobs';
 
 /** Where an item's task got to, in the runner's words (the API's own statuses stay in the task JSON). */
-export type JobState = 'created' | 'waiting' | 'downloading' | 'done' | 'failed' | 'may still finish';
+export type JobState = 'never sent' | 'created' | 'waiting' | 'downloading' | 'done' | 'failed' | 'may still finish';
 
 /**
  * One run of the node over its items: the stop signal all its requests share, what each item's task
@@ -49,13 +50,15 @@ export class BatchRun {
 	throwIfFailedFast(): void {
 		if (!this.firstFailure) return;
 		const { itemIndex, error } = this.firstFailure;
-		const others = [...this.progress.entries()]
-			.filter(([index, entry]) => index !== itemIndex && entry.taskId)
-			.sort(([a], [b]) => a - b)
-			.map(([index, entry]) => ({ itemIndex: index, taskId: entry.taskId as string, state: entry.state }));
-		if (others.length > 0) {
-			const summary = otherTasksSummary(others);
-			error.description = error.description ? `${error.description} ${summary}` : summary;
+		const others = [...this.progress.entries()].filter(([index]) => index !== itemIndex).sort(([a], [b]) => a - b);
+		const created = others.flatMap(([index, { taskId, state }]) => (taskId ? [{ itemIndex: index, taskId, state }] : []));
+		const neverSent = others.filter(([, entry]) => entry.state === 'never sent').map(([index]) => index);
+		const summaries = [
+			...(created.length > 0 ? [otherTasksSummary(created)] : []),
+			...(neverSent.length > 0 ? [neverSentSummary(neverSent)] : []),
+		];
+		if (summaries.length > 0) {
+			error.description = [error.description, ...summaries].filter(Boolean).join(' ');
 		}
 		throw error;
 	}

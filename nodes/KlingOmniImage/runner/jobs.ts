@@ -23,4 +23,6 @@ export interface RunSettings {
 	download: DownloadSettings & OutputSettings;
 	/** Without "Continue On Fail" the first failure ends the run (other items stop being polled). */
 	failFast: boolean;
+	/** API requests in flight at once; creates awaiting an answer are bounded by it too. */
+	maxConcurrentRequests: number;
 }

@@ -3,9 +3,9 @@ import type { NodeContext } from '../../shared/context';
 import { asNodeError, type NodeError } from '../../shared/errors';
 import { CometApiError } from '../../shared/errors/api';
 import { stoppedWaitingError, waitTimeoutError } from '../../shared/errors/task';
-import { pause } from '../../shared/request/pause';
 import type { RequestSession } from '../../shared/request/session';
 import { isTerminal, normalizeTask, type KlingTask } from '../../shared/task/task';
+import { Wakeup } from './wakeup';
 
 /** One item waiting for a task. Several items may wait for the same task. */
 export interface PollRequest {
@@ -21,6 +21,9 @@ export type PollResult = { task: KlingTask } | { error: NodeError; stillRunning?
 interface PendingTask {
 	waiters: PollRequest[];
 	createdHere: boolean;
+	nextPollAt: number;
+	/** Max Wait Time counts for each task from when the run started waiting for it. */
+	deadline: number;
 	lastError?: NodeError;
 	lastStatus?: string;
 }
@@ -28,20 +31,26 @@ interface PendingTask {
 export interface PollSettings {
 	pollIntervalMs: number;
 	maxWaitMs: number;
-	/** The first round waits this long: tasks created a moment ago need time, given ones do not. */
-	firstDelayMs: number;
 }
 
 /**
- * Polls every given task together, one round per interval, instead of one loop per item: a batch
- * of N tasks costs one task's wall time and one query per task per round.
+ * Polls the run's tasks, each one interval after it was added and then every interval, all tasks
+ * due at the same time in one round: a batch of N tasks costs one task's wall time and one query
+ * per task per interval, and a task created late in a queued batch is not polled early.
  *
- * Contract: `pollAll` gets every request up front, calls `onSettled` exactly once for each, and
- * resolves when all are settled (a task reached a final status, failed for good, the wait ran out,
- * or the session's signal stopped the run).
+ * Contract: `add` may be called at any time until `close`; `onSettled` is called exactly once for
+ * each added request (a final status, a failure for good, Max Wait Time, or the run's stop); `run`
+ * resolves once `close` was called and every request is settled. `abandon` ends `run` at once and
+ * settles nothing more (the caller no longer needs the answers).
  */
 export class TaskPoller {
 	private readonly pending = new Map<string, PendingTask>();
+
+	private readonly wakeup = new Wakeup();
+
+	private closed = false;
+
+	private abandoned = false;
 
 	constructor(
 		private readonly ctx: NodeContext,
@@ -50,56 +59,79 @@ export class TaskPoller {
 		private readonly onSettled: (request: PollRequest, result: PollResult) => void,
 	) {}
 
-	async pollAll(requests: PollRequest[]): Promise<void> {
-		for (const request of requests) this.add(request);
-		// Settled at the moment of the stop, not when the queries in flight come back.
-		const stop = () => this.stopAll();
-		this.session.signal?.addEventListener('abort', stop, { once: true });
-		try {
-			await this.runRounds();
-		} finally {
-			this.session.signal?.removeEventListener('abort', stop);
+	/** `firstPollInMs` 0 polls at once (a task made earlier), otherwise one interval from now. */
+	add(request: PollRequest, firstPollInMs = this.settings.pollIntervalMs): void {
+		if (this.session.signal?.aborted) {
+			this.onSettled(request, { error: this.stoppedError(request), stillRunning: true });
+			return;
 		}
-	}
-
-	private stopAll(): void {
-		this.settleAll((taskId, request) => stoppedWaitingError(this.ctx.getNode(), taskId, request.itemIndex));
-	}
-
-	private add(request: PollRequest): void {
+		const now = Date.now();
 		const entry = this.pending.get(request.taskId);
 		if (entry) {
 			entry.waiters.push(request);
 			entry.createdHere ||= request.createdHere;
 		} else {
-			this.pending.set(request.taskId, { waiters: [request], createdHere: request.createdHere });
+			this.pending.set(request.taskId, {
+				waiters: [request],
+				createdHere: request.createdHere,
+				nextPollAt: now + firstPollInMs,
+				deadline: now + this.settings.maxWaitMs,
+			});
+		}
+		this.wakeup.notify();
+	}
+
+	close(): void {
+		this.closed = true;
+		this.wakeup.notify();
+	}
+
+	abandon(): void {
+		this.abandoned = true;
+		this.pending.clear();
+		this.close();
+	}
+
+	async run(): Promise<void> {
+		// Settled at the moment of the stop, not when the queries in flight come back.
+		const stop = () => this.stopAll();
+		this.session.signal?.addEventListener('abort', stop, { once: true });
+		try {
+			while (!this.abandoned && !(this.closed && this.pending.size === 0)) {
+				if (this.session.signal?.aborted) {
+					// Stopped: what is added from now on settles at once; wait for close() without spinning.
+					this.stopAll();
+					await this.wakeup.sleep(Number.POSITIVE_INFINITY);
+					continue;
+				}
+				const due = this.dueTasks();
+				if (due.length > 0) await this.pollRound(due);
+				else await this.wakeup.sleep(this.nextDueInMs(), this.session.signal);
+			}
+		} finally {
+			this.session.signal?.removeEventListener('abort', stop);
 		}
 	}
 
-	private async runRounds(): Promise<void> {
-		const deadline = Date.now() + this.settings.maxWaitMs;
-		let delay = this.settings.firstDelayMs;
-		while (this.pending.size > 0) {
-			try {
-				await pause(Math.min(delay, Math.max(0, deadline - Date.now())), this.session.signal);
-			} catch {
-				this.stopAll();
-				return;
-			}
-			const roundStartedAt = Date.now();
-			await this.pollRound();
-			if (this.pending.size > 0 && Date.now() >= deadline) {
-				this.settleAll((taskId, request, entry) =>
-					waitTimeoutError(this.ctx.getNode(), taskId, request.itemIndex, this.settings.maxWaitMs, {
-						status: entry.lastStatus,
-						error: entry.lastError,
-					}),
-				);
-				return;
-			}
-			// Rounds start one interval apart; a slow round (many tasks) does not push the next one back.
-			delay = Math.max(0, roundStartedAt + this.settings.pollIntervalMs - Date.now());
+	private stoppedError(request: PollRequest): NodeError {
+		return stoppedWaitingError(this.ctx.getNode(), request.taskId, request.itemIndex);
+	}
+
+	private stopAll(): void {
+		for (const taskId of [...this.pending.keys()]) {
+			this.settle(taskId, (request) => ({ error: this.stoppedError(request), stillRunning: true }));
 		}
+	}
+
+	private dueTasks(): string[] {
+		const now = Date.now();
+		return [...this.pending.entries()].filter(([, entry]) => entry.nextPollAt <= now).map(([taskId]) => taskId);
+	}
+
+	private nextDueInMs(): number {
+		let next = Number.POSITIVE_INFINITY;
+		for (const entry of this.pending.values()) next = Math.min(next, entry.nextPollAt);
+		return next - Date.now();
 	}
 
 	private settle(taskId: string, result: (request: PollRequest) => PollResult): void {
@@ -109,17 +141,31 @@ export class TaskPoller {
 		for (const request of entry.waiters) this.onSettled(request, result(request));
 	}
 
-	private settleAll(makeError: (taskId: string, request: PollRequest, entry: PendingTask) => NodeError): void {
-		for (const [taskId, entry] of [...this.pending]) {
-			this.settle(taskId, (request) => ({ error: makeError(taskId, request, entry), stillRunning: true }));
+	private async pollRound(taskIds: string[]): Promise<void> {
+		await Promise.all(taskIds.map(async (taskId) => await this.pollOne(taskId)));
+		const now = Date.now();
+		for (const taskId of taskIds) {
+			const entry = this.pending.get(taskId);
+			if (!entry) continue;
+			if (now >= entry.deadline) {
+				this.settle(taskId, (request) => ({ error: this.timeoutError(request, entry), stillRunning: true }));
+				continue;
+			}
+			// On a fixed schedule (a slow round does not push the next one back), never past the deadline.
+			entry.nextPollAt = Math.min(Math.max(now, entry.nextPollAt + this.settings.pollIntervalMs), entry.deadline);
 		}
 	}
 
-	private async pollRound(): Promise<void> {
-		await Promise.all([...this.pending.entries()].map(async ([taskId, entry]) => await this.pollOne(taskId, entry)));
+	private timeoutError(request: PollRequest, entry: PendingTask): NodeError {
+		return waitTimeoutError(this.ctx.getNode(), request.taskId, request.itemIndex, this.settings.maxWaitMs, {
+			status: entry.lastStatus,
+			error: entry.lastError,
+		});
 	}
 
-	private async pollOne(taskId: string, entry: PendingTask): Promise<void> {
+	private async pollOne(taskId: string): Promise<void> {
+		const entry = this.pending.get(taskId);
+		if (!entry) return;
 		const itemIndex = entry.waiters[0].itemIndex;
 		try {
 			const task = normalizeTask(await queryTask(this.ctx, this.session, itemIndex, taskId), taskId);

@@ -1,21 +1,41 @@
-import { createTask } from '../../shared/api/client';
 import type { NodeContext } from '../../shared/context';
 import { asNodeError } from '../../shared/errors';
-import { missingTaskIdError, taskFailedError } from '../../shared/errors/task';
+import { taskFailedError } from '../../shared/errors/task';
 import { downloadTaskImages } from '../../shared/images/download';
 import type { RequestSession } from '../../shared/request/session';
 import { imageItems, taskItem } from '../../shared/task/output';
-import { normalizeTask, type KlingTask } from '../../shared/task/task';
+import type { KlingTask } from '../../shared/task/task';
 import { BatchRun } from './batch';
-import type { ItemFailure, ItemOutcome, RunSettings, TaskJob } from './jobs';
+import { CreateQueue, type CreateJob } from './createQueue';
+import type { ItemOutcome, RunSettings, TaskJob } from './jobs';
 import { TaskPoller, type PollRequest, type PollResult } from './poller';
 
-/** A job after its start: a task to wait for (and the task as created, for create jobs), or the item's failure. */
-type Started = { itemIndex: number; request: PollRequest; created?: KlingTask } | { itemIndex: number; failure: ItemFailure };
+/** The shortest wait between probes beyond the learned parallel-task limit. */
+const MIN_PROBE_INTERVAL_MS = 5_000;
 
-/** Runs the jobs of one execution: create all, poll all together, download each as it succeeds. */
+/** How often tasks created without waiting are checked while items wait for a slot. */
+const SLOT_TRACKING_INTERVAL_MS = 5_000;
+
+/**
+ * Runs the jobs of one execution: creates go through the queue that keeps within the account's
+ * parallel-task limit, every task is polled by one poller, and each is downloaded as it succeeds.
+ * Without waiting, the run's tasks are polled only once the account's limit was reached (to know
+ * when a slot frees), every few seconds, and no longer once every create is sent.
+ */
 export class TaskRunner {
 	private readonly batch: BatchRun;
+
+	private readonly outcomes = new Map<number, ItemOutcome | Promise<ItemOutcome>>();
+
+	/** Slots held by each task this run created and polls. */
+	private readonly slotsOf = new Map<PollRequest, number>();
+
+	/** Created without waiting, not polled until the account's limit is reached. */
+	private readonly untracked: PollRequest[] = [];
+
+	private readonly poller: TaskPoller;
+
+	private readonly queue: CreateQueue;
 
 	constructor(
 		private readonly ctx: NodeContext,
@@ -23,55 +43,63 @@ export class TaskRunner {
 		private readonly settings: RunSettings,
 	) {
 		this.batch = new BatchRun(session, settings.failFast);
+		const pollIntervalMs = settings.waitForCompletion ? settings.pollIntervalMs : SLOT_TRACKING_INTERVAL_MS;
+		this.poller = new TaskPoller(this.ctx, this.batch.session, { ...settings, pollIntervalMs }, (request, result) =>
+			this.settled(request, result),
+		);
+		this.queue = new CreateQueue(
+			ctx,
+			this.batch,
+			{
+				maxConcurrentCreates: settings.maxConcurrentRequests,
+				probeIntervalMs: Math.max(MIN_PROBE_INTERVAL_MS, settings.pollIntervalMs),
+				maxWaitMs: settings.maxWaitMs,
+			},
+			{
+				created: (job, task, slots) => this.created(job, task, slots),
+				failed: (job, failure) => this.outcomes.set(job.itemIndex, failure),
+				limitReached: () => this.untracked.splice(0).forEach((request) => this.poller.add(request)),
+			},
+		);
+	}
+
+	private created(job: CreateJob, task: KlingTask, slots: number): void {
+		const { itemIndex } = job;
+		this.batch.record(itemIndex, 'created', task.task_id);
+		// In n8n's log at once: if the process dies while waiting (a killed queue-mode worker), the
+		// paid task's id is still on record.
+		this.ctx.logger.info('Kling task created', { taskId: task.task_id, itemIndex, externalTaskId: job.externalTaskId });
+		const request = { itemIndex, taskId: task.task_id, createdHere: true };
+		this.slotsOf.set(request, slots);
+		if (this.settings.waitForCompletion || this.queue.limitReached) {
+			this.poller.add(request);
+		} else {
+			this.untracked.push(request);
+		}
+		if (!this.settings.waitForCompletion) this.outcomes.set(itemIndex, { itemIndex, items: [taskItem(task, itemIndex)] });
 	}
 
 	async run(jobs: TaskJob[]): Promise<ItemOutcome[]> {
-		const started = await Promise.all(jobs.map(async (job) => await this.start(job)));
-		this.batch.throwIfFailedFast();
-		if (!this.settings.waitForCompletion) {
-			// Only Create runs without waiting, so every started job has its created task.
-			return started.map((entry) =>
-				'failure' in entry ? entry.failure : { itemIndex: entry.itemIndex, items: [taskItem(entry.created as KlingTask, entry.itemIndex)] },
-			);
+		const polling = this.poller.run();
+		for (const job of jobs) {
+			if (job.kind !== 'existing') continue;
+			this.batch.record(job.itemIndex, 'waiting', job.taskId);
+			// A task made earlier is polled at once.
+			this.poller.add({ itemIndex: job.itemIndex, taskId: job.taskId, createdHere: false }, 0);
 		}
-		const finishing = new Map<number, Promise<ItemOutcome>>();
-		const waiting = started.flatMap((entry) => ('request' in entry ? [entry.request] : []));
-		const poller = new TaskPoller(
-			this.ctx,
-			this.batch.session,
-			{
-				...this.settings,
-				// Tasks created here need time before the first poll; given task ids are polled at once.
-				firstDelayMs: waiting.some((request) => request.createdHere) ? this.settings.pollIntervalMs : 0,
-			},
-			(request, result) => finishing.set(request.itemIndex, this.finish(request, result)),
-		);
-		await poller.pollAll(waiting);
-		const outcomes = await Promise.all(
-			// pollAll has settled every request, so each waiting item has its finishing promise.
-			started.map(async (entry) => ('failure' in entry ? entry.failure : await (finishing.get(entry.itemIndex) as Promise<ItemOutcome>))),
-		);
+		await this.queue.run(jobs.filter((job): job is CreateJob => job.kind === 'create'));
+		if (this.settings.waitForCompletion) this.poller.close();
+		else this.poller.abandon();
+		await polling;
+		const outcomes = await Promise.all(jobs.map(async (job) => await (this.outcomes.get(job.itemIndex) as ItemOutcome)));
 		this.batch.throwIfFailedFast();
 		return outcomes;
 	}
 
-	private async start(job: TaskJob): Promise<Started> {
-		const { itemIndex } = job;
-		if (job.kind === 'existing') {
-			this.batch.record(itemIndex, 'waiting', job.taskId);
-			return { itemIndex, request: { itemIndex, taskId: job.taskId, createdHere: false } };
-		}
-		try {
-			const task = normalizeTask(await createTask(this.ctx, this.batch.session, itemIndex, job.body, job.externalTaskId));
-			if (!task.task_id) {
-				const error = missingTaskIdError(this.ctx.getNode(), itemIndex, job.externalTaskId);
-				return { itemIndex, failure: this.batch.failed(itemIndex, error) };
-			}
-			this.batch.record(itemIndex, 'created', task.task_id);
-			return { itemIndex, request: { itemIndex, taskId: task.task_id, createdHere: true }, created: task };
-		} catch (error) {
-			return { itemIndex, failure: this.batch.failed(itemIndex, asNodeError(this.ctx.getNode(), error, itemIndex)) };
-		}
+	private settled(request: PollRequest, result: PollResult): void {
+		const slots = this.slotsOf.get(request);
+		if (slots !== undefined) this.queue.release(slots);
+		if (this.settings.waitForCompletion) this.outcomes.set(request.itemIndex, this.finish(request, result));
 	}
 
 	private async finish(request: PollRequest, polled: PollResult): Promise<ItemOutcome> {

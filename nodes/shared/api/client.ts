@@ -5,6 +5,7 @@ import { CREDENTIAL_TYPE, OMNI_IMAGE_PATH } from '../contract';
 import {
 	apiError,
 	cancelledError,
+	parallelLimitError,
 	createMayExistError,
 	unreachableError,
 	type CallInfo,
@@ -66,6 +67,9 @@ function decide(
 			return { done: outcome.data };
 		case 'redirect':
 			throw redirectRefusedError(node, { label: answeredCall(call), itemIndex: call.itemIndex, isCreate: call.kind === 'create' }, outcome);
+		case 'parallelLimit':
+			// Nothing was created. Waiting for a slot is the run's job (it knows which tasks will end).
+			throw parallelLimitError(node, call, outcome.error);
 		case 'rateLimited':
 			// Nothing was created, so a retry is always safe; sendOnce already closed the shared gate.
 			if (outcome.retryDelayMs === undefined) throw apiError(node, call, outcome.error, true);

@@ -15,11 +15,20 @@ interface ApiEnvelope {
 	message?: unknown;
 	request_id?: unknown;
 	data?: unknown;
+	/** CometAPI's gateway answers some errors as {error: {message, type, param, code}} instead. */
+	error?: unknown;
 }
 
-/** What an answer means for the caller: data, a rate limit to wait out, or an error. */
+/** Kling's code for "parallel task over resource pack limit": nothing was created. */
+export const PARALLEL_LIMIT_CODE = 1303;
+
+/**
+ * What an answer means for the caller: data, the account's parallel-task limit (wait for a slot),
+ * a rate limit to wait out, or an error.
+ */
 export type Answer =
 	| { type: 'ok'; data: IDataObject }
+	| { type: 'parallelLimit'; error: ProviderError }
 	| { type: 'rateLimited'; retryAfterMs?: number; error: ProviderError }
 	| { type: 'error'; transient: boolean; retryAfterMs?: number; error: ProviderError };
 
@@ -43,23 +52,43 @@ export function parseEnvelope(body: unknown): ApiEnvelope | undefined {
  */
 function isAccountError(status: number, envelope: ApiEnvelope): boolean {
 	if (status === 402 || ['1100', '1101', '1102'].includes(String(envelope.code))) return true;
-	const text = `${String(envelope.code ?? '')} ${typeof envelope.message === 'string' ? envelope.message : ''}`;
-	return /balance|arrear|insufficient[_ ](user[_ ])?quota|quota is not enough|payment required/i.test(text);
+	const words = `${String(envelope.code ?? '')} ${typeof envelope.message === 'string' ? envelope.message : ''}`;
+	return /balance|arrear|insufficient[_ ](user[_ ])?quota|quota is not enough|payment required/i.test(words);
+}
+
+function text(value: unknown): string | undefined {
+	if (typeof value === 'string' && value !== '') return value;
+	return typeof value === 'number' ? String(value) : undefined;
+}
+
+/** The error fields of either envelope, CometAPI's `{error: {…}}` first. */
+function errorFields(envelope: ApiEnvelope): { code?: unknown; message?: string; type?: string; param?: string } {
+	const inner = envelope.error;
+	if (inner && typeof inner === 'object' && !Array.isArray(inner)) {
+		const fields = inner as Record<string, unknown>;
+		return {
+			code: text(fields.code),
+			message: text(fields.message),
+			type: text(fields.type),
+			param: text(fields.param),
+		};
+	}
+	return { code: envelope.code ?? undefined, message: text(envelope.message) };
 }
 
 export function providerError(status: number, envelope: ApiEnvelope, fallback?: string): ProviderError {
-	const message =
-		typeof envelope.message === 'string' && envelope.message
-			? envelope.message
-			: (fallback ?? `HTTP ${status}`);
+	const fields = errorFields(envelope);
+	const message = fields.message ?? fallback ?? `HTTP ${status}`;
 	const requestId = typeof envelope.request_id === 'string' ? envelope.request_id : undefined;
 	const parts = [`HTTP ${status}`];
-	if (envelope.code !== undefined && envelope.code !== null) parts.push(`code ${String(envelope.code)}`);
+	if (fields.code !== undefined && fields.code !== null) parts.push(`code ${String(fields.code)}`);
+	if (fields.type) parts.push(`type ${fields.type}`);
+	if (fields.param) parts.push(`param ${fields.param}`);
 	if (requestId) parts.push(`request ID ${requestId}`);
 	return {
 		httpStatus: status,
-		account: isAccountError(status, envelope),
-		code: envelope.code,
+		account: isAccountError(status, { code: fields.code, message }),
+		code: fields.code,
 		message,
 		requestId,
 		summary: `${message} (${parts.join(', ')})`,
@@ -77,7 +106,7 @@ export function readAnswer(response: FullResponse): Answer {
 		if (status === 429) return { type: 'rateLimited', retryAfterMs, error };
 		return { type: 'error', transient: status < 400 || status >= 500, error };
 	}
-	const accepted = status < 400 && (envelope.code === 0 || envelope.code === '0');
+	const accepted = status < 400 && envelope.error === undefined && (envelope.code === 0 || envelope.code === '0');
 	if (accepted) {
 		const data = envelope.data;
 		if (data && typeof data === 'object' && !Array.isArray(data)) {
@@ -87,7 +116,9 @@ export function readAnswer(response: FullResponse): Answer {
 		return { type: 'error', transient: true, error };
 	}
 	const error = providerError(status, envelope);
-	if ((status === 429 || Number(envelope.code) === 429) && !error.account) {
+	// Nothing was created; a slot frees only when one of the account's tasks ends.
+	if (Number(error.code) === PARALLEL_LIMIT_CODE) return { type: 'parallelLimit', error };
+	if ((status === 429 || Number(error.code) === 429) && !error.account) {
 		return { type: 'rateLimited', retryAfterMs, error };
 	}
 	return { type: 'error', transient: status >= 500, retryAfterMs, error };

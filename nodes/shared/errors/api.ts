@@ -35,6 +35,9 @@ export class CometApiError extends NodeApiError {
 	/** The API answered that the task does not exist (unknown, expired, or not yet visible). */
 	taskNotFound = false;
 
+	/** A create refused for the account's parallel-task limit: nothing was created, try again when a slot frees. */
+	parallelLimit = false;
+
 	constructor(
 		node: INode,
 		response: JsonObject,
@@ -55,18 +58,36 @@ export function isTaskNotFound(error: ProviderError): boolean {
 	return /task_not_exist/i.test(`${String(error.code)} ${error.message}`);
 }
 
+/** What each account state needs; the common first words let users (and tests) recognise the family. */
+const ACCOUNT_HINTS: Record<string, string> = {
+	'1100': 'Your Kling account has an exception. Contact CometAPI support; retrying will not help.',
+	'1101': 'Your CometAPI balance or quota does not cover this request: the account is in arrears. Top it up, then run the item again.',
+	'1102': 'Your CometAPI balance or quota does not cover this request: the resource pack is used up or expired. Renew it or buy another, then run the item again.',
+};
+
+function isAuthError(error: ProviderError): boolean {
+	const code = Number(error.code);
+	return error.httpStatus === 401 || error.httpStatus === 403 || (code >= 1000 && code <= 1004);
+}
+
+/** What the user can do about an error, by the code family the provider documents. */
 function hintFor(error: ProviderError): string | undefined {
 	if (error.account) {
-		return 'Your CometAPI balance or quota does not cover this request. Top it up, then run the item again.';
+		return (
+			ACCOUNT_HINTS[String(error.code)] ??
+			'Your CometAPI balance or quota does not cover this request. Top it up, then run the item again.'
+		);
 	}
-	if (error.httpStatus === 401 || error.httpStatus === 403) {
-		return 'Check the API key in the CometAPI credential.';
-	}
-	if (isTaskNotFound(error)) {
-		return 'The task ID is unknown, expired or belongs to another account.';
+	if (isAuthError(error)) return 'Check the API key in the CometAPI credential.';
+	if (isTaskNotFound(error)) return 'The task ID is unknown, expired or belongs to another account.';
+	if (Number(error.code) === 1303) {
+		return 'Too many tasks of your account were running at once for too long. Raise "Max Wait Time", or run fewer tasks at once.';
 	}
 	if (error.httpStatus === 429 || Number(error.code) === 429) {
 		return 'CometAPI kept rate-limiting after several retries. Lower "Max Concurrent Requests" or try again later.';
+	}
+	if (error.httpStatus === 400 || error.httpStatus === 422) {
+		return 'CometAPI rejected the request as it is. Change the prompt, reference images or fields it names, then run the item again.';
 	}
 	return undefined;
 }
@@ -139,4 +160,10 @@ export function cancelledError(node: INode, call: CallInfo): CometApiError {
 			itemIndex: call.itemIndex,
 		},
 	);
+}
+
+export function parallelLimitError(node: INode, call: CallInfo, error: ProviderError): CometApiError {
+	const failure = apiError(node, call, error, true);
+	failure.parallelLimit = true;
+	return failure;
 }
