@@ -4,9 +4,11 @@
  * and the test workflows imported and published. Helpers read what n8n stored: executions through the
  * REST API, binary data through the main, which worker ran what from the workers' event logs.
  */
+import { execFile } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
 import { startSimulator } from '../../simulator';
 import type { Simulator, SimulatorOptions } from '../../simulator';
 
@@ -217,7 +219,15 @@ export class QueueHarness {
 	) {}
 
 	/** Starts everything; on failure stops what it started and rethrows. */
-	static async start(options: { simulator?: SimulatorOptions; env?: Record<string, string>; mainEnv?: Record<string, string> } = {}): Promise<QueueHarness> {
+	static async start(
+		options: {
+			simulator?: SimulatorOptions;
+			env?: Record<string, string>;
+			mainEnv?: Record<string, string>;
+			/** More workflows to import and publish, given the upload receiver's URL (their webhooks are not awaited). */
+			workflows?: (uploadUrl: string) => any[];
+		} = {},
+	): Promise<QueueHarness> {
 		const state = queueState();
 		host.setQuiet(process.env.KLING_QUEUE_VERBOSE !== '1');
 		const n8n = await host.ensureN8n(state.version);
@@ -243,11 +253,13 @@ export class QueueHarness {
 			const instance = await cluster.startServices();
 			await instance.installPackage(state.tarball);
 			await instance.importCredentials([examples.credentialEntry({ apiKey, baseUrl: sim.apiUrl })]);
+			const extra: any[] = options.workflows?.(receiver.url) ?? [];
 			await instance.importWorkflows([
 				batchWorkflow(WORKFLOWS.batch, { responseMode: 'lastNode', uploadUrl: receiver.url }),
 				batchWorkflow(WORKFLOWS.background, { responseMode: 'onReceived', uploadUrl: receiver.url, externalIds: true }),
+				...extra,
 			]);
-			for (const { id } of Object.values(WORKFLOWS)) await instance.command(['publish:workflow', `--id=${id}`]);
+			for (const { id } of [...Object.values(WORKFLOWS), ...extra]) await instance.command(['publish:workflow', `--id=${id}`]);
 			const port = await freePort();
 			await cluster.startN8n({ port, ownerEmail: OWNER.email, ownerPassword: OWNER.password });
 			const harness = new QueueHarness(cluster, sim, receiver, `http://127.0.0.1:${port}`, state);
@@ -327,6 +339,17 @@ export class QueueHarness {
 		});
 		if (!res.ok) throw new Error(`binary ${id}: HTTP ${res.status}`);
 		return Buffer.from(await res.arrayBuffer());
+	}
+
+	/** Rows of a query against n8n's Postgres database (psql, tab-separated, unaligned). */
+	async sql(query: string): Promise<string[][]> {
+		const pg = this.cluster.postgres;
+		const { stdout } = await promisify(execFile)(
+			path.join(this.state.services.pgBinDir, 'psql'),
+			['-h', pg.host, '-p', String(pg.port), '-U', pg.user, '-d', pg.database, '-X', '-A', '-t', '-F', '\t', '-c', query],
+			{ env: { ...process.env, PGPASSWORD: pg.password }, maxBuffer: 64 * 1024 * 1024 },
+		);
+		return stdout.split('\n').filter((line) => line !== '').map((line) => line.split('\t'));
 	}
 
 	/** POST to a production webhook; resolves with the status, the body and how long it took. */

@@ -1,0 +1,387 @@
+/*
+ * Issue 14, scenario 2: the callback trigger in n8n's queue mode. Workflow A (production webhook → Code making
+ * N prompts → Create Omni Image with Wait for Completion off and the trigger's production URL as Callback URL)
+ * creates a batch without waiting; the simulator calls back (submitted, processing, final, the final again) to
+ * the main, the only process that takes webhooks; the trigger's webhook method runs there (verification query,
+ * download, its once-per-task mark in the main's memory and in static data), and workflow B's executions
+ * (trigger → HTTP upload to a loopback receiver) run on the workers. Also: concurrent repeats sent by the test,
+ * forged and malformed callbacks. Asserts on what n8n stored (REST API, event logs) and what the simulator got.
+ */
+import * as crypto from 'node:crypto';
+import { delay, HOLD_MARKER, KLING_NODE_TYPE, QueueHarness, waitFor } from './harness';
+import type { ExecutionSummary } from './harness';
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+const examples = require('../../scripts/lib/examples');
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+const N = 10;
+const RUN = 'cb';
+const BATCH = { id: 'queueCallbackBatch', path: 'queue-callback-batch' };
+const TRIGGER = { id: 'queueCallbackTrigger', webhookId: crypto.randomUUID() };
+const TRIGGER_NODE = 'Kling Omni Image Trigger';
+
+const credentials = { cometApiKlingApi: { id: examples.CREDENTIAL.id, name: examples.CREDENTIAL.name } };
+
+/** Workflow A: Webhook (answers with every created task) → Code (N prompts) → Create Omni Image, not waiting. */
+function batchWorkflow(): any {
+	return {
+		id: BATCH.id,
+		name: 'Queue mode: batch created with a callback URL',
+		active: false,
+		nodes: [
+			{
+				id: 'qcb-1',
+				name: 'Webhook',
+				type: 'n8n-nodes-base.webhook',
+				typeVersion: 2,
+				position: [0, 0],
+				webhookId: crypto.randomUUID(),
+				parameters: { httpMethod: 'POST', path: BATCH.path, responseMode: 'lastNode', responseData: 'allEntries', options: {} },
+			},
+			{
+				id: 'qcb-2',
+				name: 'Prompts',
+				type: 'n8n-nodes-base.code',
+				typeVersion: 2,
+				position: [220, 0],
+				parameters: {
+					jsCode:
+						'const { run, count, callback_url } = $input.first().json.body;\n' +
+						'return Array.from({ length: count }, (_, i) => ({ json: {\n' +
+						"  prompt: 'queue ' + run + ' prompt ' + (i + 1),\n" +
+						"  external_task_id: 'queue-' + run + '-' + (i + 1),\n" +
+						'  callback_url,\n' +
+						'} }));',
+				},
+			},
+			{
+				id: 'qcb-3',
+				name: 'Create tasks',
+				type: KLING_NODE_TYPE,
+				typeVersion: 1,
+				position: [440, 0],
+				parameters: {
+					operation: 'createOmniImage',
+					prompt: '={{ $json.prompt }}',
+					modelName: 'kling-image-o1',
+					resolution: '1k',
+					resultType: 'single',
+					n: 1,
+					aspectRatio: '1:1',
+					waitForCompletion: false,
+					additionalFields: { callbackUrl: '={{ $json.callback_url }}', externalTaskId: '={{ $json.external_task_id }}' },
+					options: {},
+				},
+				credentials,
+			},
+		],
+		connections: {
+			Webhook: { main: [[{ node: 'Prompts', type: 'main', index: 0 }]] },
+			Prompts: { main: [[{ node: 'Create tasks', type: 'main', index: 0 }]] },
+		},
+		settings: { executionOrder: 'v1' },
+		pinData: {},
+	};
+}
+
+/** Workflow B: the Kling trigger (downloads, one item per image) → upload each image to the receiver. */
+function triggerWorkflow(uploadUrl: string): any {
+	return {
+		id: TRIGGER.id,
+		name: 'Queue mode: finished tasks by callback → upload',
+		active: false,
+		nodes: [
+			{
+				id: 'qct-1',
+				name: TRIGGER_NODE,
+				type: examples.KLING_TRIGGER_NODE_TYPE,
+				typeVersion: 1,
+				position: [0, 0],
+				webhookId: TRIGGER.webhookId,
+				parameters: { downloadImages: true, options: { outputMode: 'imagePerItem', binaryPropertyName: 'data' } },
+				credentials,
+			},
+			{
+				id: 'qct-2',
+				name: 'Upload image',
+				type: 'n8n-nodes-base.httpRequest',
+				typeVersion: 4.2,
+				position: [220, 0],
+				parameters: {
+					method: 'POST',
+					url: uploadUrl,
+					sendBody: true,
+					contentType: 'multipart-form-data',
+					bodyParameters: {
+						parameters: [
+							{ parameterType: 'formBinaryData', name: 'file', inputDataFieldName: 'data' },
+							{ name: 'task_id', value: '={{ $json.task_id }}' },
+							{ name: 'external_task_id', value: '={{ $json.external_task_id }}' },
+							{ name: 'image_url', value: '={{ $json.image.url }}' },
+							{ name: 'execution_id', value: '={{ $execution.id }}' },
+						],
+					},
+					options: {},
+				},
+			},
+		],
+		connections: { [TRIGGER_NODE]: { main: [[{ node: 'Upload image', type: 'main', index: 0 }]] } },
+		settings: { executionOrder: 'v1' },
+		pinData: {},
+	};
+}
+
+let h: QueueHarness;
+let triggerUrl: string;
+let batchAnswer: { status: number; body: string; ms: number };
+let createdIds: string[] = [];
+/** A task of the account that stays unfinished (created straight at the simulator). */
+let heldTaskId: string;
+/** A task created straight at the simulator, without callback URL; its final callback is sent by the test. */
+let extraTaskId: string;
+
+const figures: string[] = [];
+function report(line: string): void {
+	figures.push(line);
+	process.stderr.write(`[queue] ${line}\n`);
+}
+
+async function post(url: string, body: unknown): Promise<{ status: number; body: any }> {
+	const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+	const text = await res.text();
+	let parsed: unknown = text;
+	try {
+		parsed = JSON.parse(text);
+	} catch {}
+	return { status: res.status, body: parsed };
+}
+
+/** Creates a task straight at the simulator (not through n8n), without a callback URL. */
+async function createAtSimulator(prompt: string): Promise<string> {
+	const res = await fetch(`${h.sim.apiUrl}/kling/v1/images/omni-image`, {
+		method: 'POST',
+		headers: { authorization: `Bearer ${h.sim.apiKey}`, 'content-type': 'application/json' },
+		body: JSON.stringify({ prompt }),
+	});
+	return ((await res.json()) as { data: { task_id: string } }).data.task_id;
+}
+
+/** Queries the test made itself (to build a final callback body), per task. */
+const ownQueries = new Map<string, number>();
+
+/** The task as the API answers it now (what a real final callback carries); counted in ownQueries. */
+async function taskBody(taskId: string): Promise<unknown> {
+	ownQueries.set(taskId, (ownQueries.get(taskId) ?? 0) + 1);
+	const res = await fetch(`${h.sim.apiUrl}/kling/v1/images/omni-image/${taskId}`, { headers: { authorization: `Bearer ${h.sim.apiKey}` } });
+	return ((await res.json()) as { data: unknown }).data;
+}
+
+async function triggerRuns(): Promise<ExecutionSummary[]> {
+	return (await h.executions(TRIGGER.id)).sort((a, b) => Number(a.id) - Number(b.id));
+}
+
+function seconds(ms: number): string {
+	return `${(ms / 1000).toFixed(1)} s`;
+}
+
+beforeAll(async () => {
+	const started = Date.now();
+	h = await QueueHarness.start({
+		simulator: {
+			taskDurationMs: 2000,
+			// n8n answers a webhook after loading the workflow; on 2 busy cores that can take seconds.
+			callbackTimeoutMs: 20_000,
+		},
+		workflows: (uploadUrl) => [batchWorkflow(), triggerWorkflow(uploadUrl)],
+	});
+	triggerUrl = `${h.baseUrl}/webhook/${TRIGGER.webhookId}/kling`;
+	for (const url of [triggerUrl, `${h.baseUrl}/webhook/${BATCH.path}`]) {
+		await waitFor(`webhook ${url}`, async () => /not registered for GET/.test(await (await fetch(url)).text()), 30000);
+	}
+	report(`scenario 2 set-up: n8n ${h.state.version}, main + ${h.workers.length} workers, ready in ${seconds(Date.now() - started)}`);
+}, 5 * 60 * 1000);
+
+afterAll(async () => {
+	if (h) await h.stop();
+	if (figures.length > 0) process.stderr.write(`\n[queue] summary\n${figures.map((f) => `  ${f}`).join('\n')}\n\n`);
+});
+
+describe('scenario 2: the callback trigger in queue mode', () => {
+	test('workflow A creates the batch without waiting, with the trigger\'s production URL as callback, on a worker', async () => {
+		batchAnswer = await h.callWebhook(BATCH.path, { run: RUN, count: N, callback_url: triggerUrl });
+		expect(batchAnswer.status).toBe(200);
+		const tasks = JSON.parse(batchAnswer.body) as Array<{ task_id: string }>;
+		createdIds = tasks.map((t) => t.task_id);
+		expect(createdIds).toHaveLength(N);
+		const creates = h.creates(RUN);
+		expect(creates.map((c) => c.taskId).sort()).toEqual([...createdIds].sort());
+		for (const create of h.sim.apiRequests('create').filter((r) => createdIds.includes(r.taskId!))) {
+			expect((create.body as { callback_url: string }).callback_url).toBe(triggerUrl);
+		}
+		const [run] = await h.executions(BATCH.id);
+		expect(run).toMatchObject({ status: 'success', mode: 'webhook' });
+		const worker = await waitFor('the batch execution in a worker event log', () => h.workerOfExecutions().get(run.id), 15000);
+		// That nothing polled is checked below: each task was queried once in all, by the trigger.
+		report(
+			`scenario 2: workflow A created ${N} tasks in ${seconds(batchAnswer.ms)} (webhook answer; stored ` +
+				`${seconds(Date.parse(run.stoppedAt!) - Date.parse(run.startedAt ?? run.createdAt))}) on ${worker}`,
+		);
+	});
+
+	test('forged and malformed callbacks get a 4xx (or 200 for a real unfinished task) and start nothing', async () => {
+		const unknown = await h.sim.sendForgedCallback(triggerUrl);
+		expect(unknown.responseStatus).toBe(404);
+		heldTaskId = await createAtSimulator(`a paper crane${HOLD_MARKER}`);
+		const early = await h.sim.sendForgedCallback(triggerUrl, { taskId: heldTaskId, wrapped: true });
+		expect(early.responseStatus).toBe(200);
+		for (const kind of ['notJson', 'noTaskId', 'empty', 'array'] as const) {
+			const record = await h.sim.sendMalformedCallback(triggerUrl, kind);
+			expect([kind, record.responseStatus! >= 400 && record.responseStatus! < 500]).toEqual([kind, true]);
+		}
+		// (That none of them started an execution is checked below: exactly one execution per task.)
+	});
+
+	test('the provider\'s callbacks (final repeated) reach the main and start one trigger execution per task', async () => {
+		await waitFor('the batch tasks to finish', () => createdIds.every((id) => h.sim.taskStatus(id) === 'succeed'), 60000);
+		await waitFor(
+			'every repeated final callback',
+			() => createdIds.every((id) => h.sim.callbacks().some((c) => c.taskId === id && c.kind === 'repeat')),
+			60000,
+		);
+		await h.sim.flushCallbacks();
+		const delivered = h.sim.callbacks().filter((c) => createdIds.includes(c.taskId!));
+		// submitted, processing, succeed, succeed again: all to the main's port, all answered 200.
+		for (const id of createdIds) {
+			const kinds = delivered.filter((c) => c.taskId === id && c.ok).map((c) => `${c.kind}:${c.taskStatus}`);
+			expect([id, kinds]).toEqual([id, ['status:submitted', 'status:processing', 'status:succeed', 'repeat:succeed']]);
+		}
+		for (const c of delivered) expect(c.url).toBe(triggerUrl);
+		await waitFor('N finished trigger executions', async () => {
+			const runs = await triggerRuns();
+			return runs.length >= N && runs.every((r) => r.stoppedAt);
+		}, 60000);
+		report(
+			`scenario 2: ${delivered.length} provider callbacks for ${N} tasks (${delivered.filter((c) => !c.ok).length} failed deliveries), ` +
+				`all to the main's ${h.baseUrl}`,
+		);
+	});
+
+	test('concurrent repeats: of a delivered task start nothing; of a new task\'s final callback start one execution', async () => {
+		// The bodies the provider sent as final callbacks (no query: each task must show one, the trigger's).
+		const repeatedIds = createdIds.slice(0, 3);
+		const bodies = repeatedIds.map((id) => h.sim.callbacks().find((c) => c.taskId === id && c.kind === 'status' && c.taskStatus === 'succeed')!.body);
+		const repeats = await Promise.all(bodies.flatMap((body) => Array.from({ length: 4 }, () => post(triggerUrl, body))));
+		for (const answer of repeats) expect(answer).toEqual({ status: 200, body: expect.objectContaining({ started: false, reason: 'already handled' }) });
+
+		extraTaskId = await createAtSimulator('queue extra a paper boat on a pond');
+		await waitFor('the extra task to finish', () => h.sim.taskStatus(extraTaskId) === 'succeed', 30000);
+		const body = await taskBody(extraTaskId);
+		const before = (await triggerRuns()).length;
+		const answers = await Promise.all(Array.from({ length: 8 }, () => post(triggerUrl, body)));
+		expect(answers.map((a) => a.status)).toEqual(answers.map(() => 200));
+		expect(answers.filter((a) => a.body.started === true)).toHaveLength(1);
+		await waitFor('its execution', async () => {
+			const runs = await triggerRuns();
+			return runs.length > before && runs.every((r) => r.stoppedAt);
+		}, 30000);
+		report(`scenario 2: ${repeats.length} concurrent repeats of 3 delivered tasks: 0 started; 8 concurrent finals of a new task: 1 started`);
+	});
+
+	test('n8n stored one successful execution per task, each run by a worker; the main ran none', async () => {
+		// Late repeats and retries have had time to start something; they must not have.
+		await delay(2000);
+		const runs = await triggerRuns();
+		const tasks = [...createdIds, extraTaskId];
+		expect(runs).toHaveLength(tasks.length);
+		expect(runs.map((r) => [r.mode, r.status])).toEqual(runs.map(() => ['webhook', 'success']));
+
+		const byTask = new Map<string, string>();
+		const sources = new Set<string>();
+		let firstBinaryId = '';
+		for (const run of runs) {
+			const { data } = await h.execution(run.id);
+			const items = data.resultData.runData[TRIGGER_NODE][0].data.main[0];
+			expect(items).toHaveLength(1);
+			const taskId = items[0].json.task_id;
+			expect(byTask.has(taskId)).toBe(false);
+			byTask.set(taskId, run.id);
+			// The image the main downloaded (in the webhook method, before the execution existed) is in the
+			// database with the simulator's bytes, filed under n8n's temporary execution id.
+			const binary = items[0].binary.data;
+			expect(binary.id).toMatch(/^database:/);
+			const fileId = binary.id.slice('database:'.length);
+			const [row] = await h.sql(`SELECT "sourceType", "sourceId", encode(data, 'hex') FROM binary_data WHERE "fileId" = '${fileId}'`);
+			expect(row.slice(0, 2)).toEqual(['execution', 'temp']);
+			expect(Buffer.from(row[2], 'hex').equals(h.sim.expectedImageBytes(items[0].json.image.url))).toBe(true);
+			sources.add(row[1]);
+			firstBinaryId ||= binary.id;
+			if (createdIds.includes(taskId)) {
+				expect(items[0].json.external_task_id).toBe(`queue-${RUN}-${createdIds.indexOf(taskId) + 1}`);
+			}
+		}
+		expect([...byTask.keys()].sort()).toEqual([...tasks].sort());
+		// n8n 2.41.1 renames a webhook's temporary binaries to the execution only in filesystem mode
+		// (restoreBinaryDataId looks for "/temp/" in the file id); in database mode they stay "temp", and the
+		// editor's binary view (GET /rest/binary-data) answers 404 for them.
+		await expect(h.binaryBytes(firstBinaryId)).rejects.toThrow(/HTTP 404/);
+		report(`scenario 2: the trigger's images are in n8n's database byte-equal, filed under source id ${[...sources].join(', ')} (not the execution's), so the editor's binary view answers 404`);
+
+		const ids = runs.map((r) => r.id);
+		const workerOf = await waitFor('every trigger execution in a worker event log', () => {
+			const map = h.workerOfExecutions();
+			return ids.every((id) => map.has(id)) && map;
+		}, 15000);
+		const fromLogs = h.workerOfExecutionsFromLogs();
+		for (const id of ids) expect(fromLogs.get(id)).toBe(workerOf.get(id));
+		expect(h.main.output()).not.toMatch(/Worker started execution/);
+		const perWorker = new Map<string, string[]>();
+		for (const id of ids) perWorker.set(workerOf.get(id)!, [...(perWorker.get(workerOf.get(id)!) ?? []), `#${id}`]);
+		const durations = runs.map((r) => Date.parse(r.stoppedAt!) - Date.parse(r.startedAt ?? r.createdAt)).sort((a, b) => a - b);
+		const firstCreate = Math.min(...h.creates(RUN).map((c) => c.at));
+		const batchRunIds = new Set(createdIds.map((id) => byTask.get(id)!));
+		const lastEnd = Math.max(...runs.filter((r) => batchRunIds.has(r.id)).map((r) => Date.parse(r.stoppedAt!)));
+		report(
+			`scenario 2: ${runs.length} trigger executions for ${tasks.length} tasks, per worker: ` +
+				`${[...perWorker].map(([w, list]) => `${w}: ${list.length} (${list.join(', ')})`).join('; ')}; ` +
+				`each ${seconds(durations[0])}–${seconds(durations[durations.length - 1])} stored; first create to last execution end ` +
+				`${seconds(lastEnd - firstCreate)} for the batch (tasks take 2 s)`,
+		);
+	});
+
+	test('every image was uploaded once by workflow B, byte-equal to what the simulator served', () => {
+		const tasks = [...createdIds, extraTaskId];
+		const uploads = h.receiver.uploads.filter((u) => tasks.includes(u.fields.task_id));
+		expect(uploads.map((u) => u.fields.task_id).sort()).toEqual([...tasks].sort());
+		expect(h.receiver.uploads).toHaveLength(tasks.length);
+		for (const upload of uploads) {
+			expect(upload.error).toBeUndefined();
+			expect(upload.files).toHaveLength(1);
+			expect(upload.files[0].mimeType).toBe('image/png');
+			expect(upload.files[0].bytes.equals(h.sim.expectedImageBytes(upload.fields.image_url))).toBe(true);
+		}
+	});
+
+	test('the simulator got one verification query per task and one download per image, no more', () => {
+		const tasks = [...createdIds, extraTaskId, heldTaskId];
+		const queries = h.sim.apiRequests('query');
+		for (const id of tasks) expect([id, h.queries([id]).length - (ownQueries.get(id) ?? 0)]).toEqual([id, 1]);
+		// Plus one for the forged callback's made-up id (answered task_not_exist), and the test's own.
+		const own = [...ownQueries.values()].reduce((a, b) => a + b, 0);
+		expect(queries).toHaveLength(tasks.length + 1 + own);
+		expect(h.sim.apiRequests('create')).toHaveLength(N + 2);
+		expect(h.sim.imageRequests()).toHaveLength(N + 1);
+		report(
+			`scenario 2: ${queries.length - own} trigger queries for ${tasks.length} real tasks + 1 forged id (1 each), ` +
+				`${h.sim.imageRequests().length} image downloads (by the main, in the webhook method)`,
+		);
+	});
+
+	test('the once-per-task marks are in the workflow\'s static data in the database (written by the main)', async () => {
+		const { data } = await h.rest('GET', `/rest/workflows/${TRIGGER.id}`);
+		const staticData = typeof data.staticData === 'string' ? JSON.parse(data.staticData) : data.staticData;
+		const marks = Object.keys(staticData?.[`node:${TRIGGER_NODE}`]?.emittedTasks ?? {});
+		expect(marks.sort()).toEqual([...createdIds, extraTaskId].sort());
+		report(`scenario 2: static data holds ${marks.length} emitted tasks after the workers ran every execution`);
+	});
+});
