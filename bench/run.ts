@@ -35,6 +35,10 @@ const LIMIT_WALL_FACTOR = 1.25;
 const quick = process.argv.includes('--quick');
 /** Only the parallel-limit row (about 2 minutes). */
 const limitOnly = process.argv.includes('--limit-only');
+/** Only the callback row (about a minute). */
+const callbackOnly = process.argv.includes('--callback-only');
+/** The callback path: N prompts created without waiting, each delivered by the trigger. */
+const CALLBACK_N = 200;
 
 // ---------------------------------------------------------------------------
 // Child processes
@@ -238,6 +242,22 @@ async function limitSection(): Promise<Array<[string, boolean, string]>> {
 	];
 }
 
+// ---------------------------------------------------------------------------
+// The callback path (bench/callback.ts, in its own process)
+
+async function callbackSection(): Promise<Array<[string, boolean, string]>> {
+	progress(`callback path, N = ${CALLBACK_N} …`);
+	const child = fork(join(__dirname, 'callback.js'), [String(CALLBACK_N), String(T_MS)], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+	let output = '';
+	child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+	const code = await new Promise<number>((resolve) => child.once('exit', (exitCode) => resolve(exitCode ?? 1)));
+	log(`## Callback path: N = ${CALLBACK_N} created without waiting, the trigger receives each task (T = ${T_MS / 1000} s)`);
+	log();
+	log(output.trim());
+	log();
+	return [[`callback: last image ≤ T + 2 s after the first create, 1 query per task`, code === 0, code === 0 ? 'met' : 'see the row above']];
+}
+
 async function main(): Promise<void> {
 	const started = Date.now();
 	const baselineSizes = quick ? SIZES.filter((n) => n <= QUICK_BASELINE_MAX_N) : SIZES;
@@ -251,8 +271,8 @@ async function main(): Promise<void> {
 	);
 	log('Each figure comes from a fresh process; the simulator runs in a separate process.');
 	log();
-	if (limitOnly) {
-		const targets = await limitSection();
+	if (limitOnly || callbackOnly) {
+		const targets = limitOnly ? await limitSection() : await callbackSection();
 		log(table(['target', 'held', 'measured'], targets.map(([name, ok, value]) => [name, ok ? 'yes' : 'NO', value])));
 		if (targets.some(([, ok]) => !ok)) process.exitCode = 1;
 		return;
@@ -393,6 +413,7 @@ async function main(): Promise<void> {
 	log();
 
 	const limitTargets = await limitSection();
+	const callbackTargets = await callbackSection();
 
 	// ---- Targets
 	const n50 = node.get(50)!;
@@ -418,6 +439,7 @@ async function main(): Promise<void> {
 		[`node overhead per item < 5 ms at N = ${OVERHEAD_N} (process CPU time / N, median)`, overhead200 < 5, `${overhead200.toFixed(2)} ms`],
 		[`  … of which the node's own logic (node − bare-n8n floor) < 5 ms`, nodeCpu - floorCpu < 5, `${(nodeCpu - floorCpu).toFixed(2)} ms (floor ${floorCpu.toFixed(2)} ms)`],
 		...limitTargets,
+		...callbackTargets,
 	];
 	log('## Targets');
 	log();
