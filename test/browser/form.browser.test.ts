@@ -1,9 +1,9 @@
 /*
  * The node's form as the editor renders it: which fields Result Type shows, the order of the options (the
- * default first, then a natural order), the Prompt placeholder as text, and an Operation list without n8n's
- * "Custom API Call" (which this node cannot run).
+ * default first, then a natural order), the Prompt placeholder as text, and the Operation list with n8n's
+ * "Custom API Call" last, whose notice sends the user to an HTTP Request node.
  */
-import { Editor } from './editor';
+import { Editor, until } from './editor';
 
 let editor: Editor;
 
@@ -74,13 +74,32 @@ test('the Prompt placeholder reads as text, without HTML entities', async () => 
 /*
  * n8n 2.41 appends "Custom API Call" (value __CUSTOM_API_CALL__) to a node's `resource`/`operation` list when
  * one of the node's credential types has `authenticate` (or extends an OAuth type): `supportsProxyAuth()` and
- * `injectCustomApiCallOptions()` in n8n's packages/cli/src/load-nodes-and-credentials.ts. The node itself
- * cannot run it (n8n only shows "use the HTTP Request node"; executing it fails with 'The operation
- * "__CUSTOM_API_CALL__" is not supported'). Not offering it means a credential without `authenticate`, its
- * test request sending `Authorization: Bearer {{$credentials.apiKey}}` itself, and the node adding the header.
+ * `injectCustomApiCallOptions()` in n8n's packages/cli/src/load-nodes-and-credentials.ts. It stays offered, as
+ * in n8n's own nodes: picking it shows n8n's notice `nodeSettings.useTheHttpRequestNode` (NodeSettings.vue,
+ * data-test-id node-parameters-http-notice), which sends the user to an HTTP Request node with this credential
+ * (test/e2e/customApiCall.e2e.test.ts runs that); the node itself, run with it, throws an error saying the same
+ * (test/customApiCall.test.ts).
  */
-test('Operation lists the node\'s operations and not n8n\'s "Custom API Call"', async () => {
+const NOTICE =
+	"Use the HTTP Request node to make a custom API call. We'll take care of the Kling Omni Image (CometAPI) auth for you.";
+
+test('Operation lists the three operations, then n8n\'s "Custom API Call", whose notice points to the HTTP Request node', async () => {
 	const operations = await editor.dropdownOptions('Operation', 'operations');
-	expect(operations).toEqual(expect.arrayContaining(['Create Omni Image', 'Get Task', 'Wait for Completion']));
-	expect(operations).not.toContain('Custom API Call');
+	expect(operations).toEqual(['Create Omni Image', 'Get Task', 'Wait for Completion', 'Custom API Call']);
+
+	await editor.choose('Operation', 'Custom API Call');
+	const notice = await until('n8n\'s "use the HTTP Request node" notice', () =>
+		editor.page.evaluate(() => {
+			const el = document.querySelector('[data-test-id=ndv] [data-test-id=node-parameters-http-notice]') as HTMLElement | null;
+			if (!el?.checkVisibility()) return null;
+			const link = el.querySelector('a');
+			return {
+				text: el.innerText.replace(/\s+/g, ' ').trim(),
+				link: link ? { text: link.innerText.trim(), href: link.getAttribute('href') } : null,
+			};
+		}),
+	);
+	await editor.shot('custom-api-call-notice');
+	expect(notice.text).toContain(NOTICE);
+	expect(notice.link).toEqual({ text: 'Learn more', href: 'https://docs.n8n.io/integrations/custom-operations/' });
 });
