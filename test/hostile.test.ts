@@ -394,7 +394,7 @@ describe('statuses outside the contract', () => {
 	});
 
 	// Needs the poller to call hasUnknownStatus() (runner/poller.ts, not part of this change).
-	it.failing.each([
+	it.each([
 		{ name: 'an unknown word', status: 'mystery' },
 		{ name: 'no status', status: undefined },
 	])('$name: fails fast with a clear message', async ({ status }) => {
@@ -488,7 +488,7 @@ describe('input that would query or pay for the wrong thing', () => {
 	});
 
 	// Needs createOmniImage.operation.ts to read the switch with readSwitch() (not part of this change).
-	it.failing('Wait for Completion resolving to nothing is an error, not a silent "do not wait"', async () => {
+	it('Wait for Completion resolving to nothing is an error, not a silent "do not wait"', async () => {
 		const result = await runKling(sim, createParams({ waitForCompletion: '={{ $json.nothing }}' }));
 		expect(errorMessage(result.error)).toMatch(/^"Wait for Completion" must be true or false/);
 		expect(sim.requests).toHaveLength(0);
@@ -496,8 +496,7 @@ describe('input that would query or pay for the wrong thing', () => {
 });
 
 describe('stopping a run during queued creates', () => {
-	// Needs the runner to record creates that may have reached the API (runner/batch.ts, taskRunner.ts).
-	it.failing('lists every create that may have reached the API', async () => {
+	it('lists every create that may have reached the API', async () => {
 		sim.addFault({ route: 'create', type: 'delay', ms: 30_000, times: 3 });
 		const controller = new AbortController();
 		const running = runKling(

@@ -12,6 +12,7 @@ import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
 import { CREDENTIAL_TYPE, normalizeBaseUrl } from '../shared/contract';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../shared/request/retry';
 import { DOWNLOAD_OPTIONS, readImageOutputSettings } from '../shared/options/download';
+import { secretRedactor } from '../shared/errors';
 import { handleCallback, type TriggerSettings } from './handleCallback';
 import { processLedger, type TaskLedger } from './ledger';
 
@@ -70,6 +71,7 @@ export class KlingOmniImageTrigger implements INodeType {
 			return await handleCallback(this, {
 				...readSettings(this),
 				baseUrl: normalizeBaseUrl(credentials.baseUrl),
+				redact: secretRedactor(credentials.apiKey),
 				retryPolicy,
 				ledger,
 			});

@@ -20,6 +20,8 @@ export interface TriggerSettings {
 
 export interface CallbackSettings extends TriggerSettings {
 	baseUrl: string;
+	/** Scrubs the API key out of provider texts before they reach logs or output. */
+	redact: (text: string) => string;
 	retryPolicy: RetryPolicy;
 	ledger: TaskLedger;
 }
@@ -82,6 +84,7 @@ async function verify(ctx: IWebhookFunctions, settings: CallbackSettings, taskId
 		timeoutMs: Math.min(VERIFY_TIMEOUT_MS, settings.requestTimeoutMs),
 		maxConcurrentRequests: 1,
 		retry: verifyPolicy(settings.retryPolicy),
+		redact: settings.redact,
 	});
 	try {
 		return { ok: true, task: normalizeTask(await queryTask(ctx, session, 0, taskId), taskId) };
@@ -103,6 +106,7 @@ async function taskOutput(ctx: IWebhookFunctions, settings: CallbackSettings, ta
 		timeoutMs: settings.requestTimeoutMs,
 		maxConcurrentRequests: 10,
 		retry: settings.retryPolicy,
+		redact: settings.redact,
 	});
 	try {
 		const downloads = await downloadTaskImages(ctx, session, task, 0, settings.output);

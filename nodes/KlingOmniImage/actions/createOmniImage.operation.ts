@@ -13,7 +13,7 @@ import { itemError } from '../../shared/errors';
 import { operationProperties } from '../descriptions/common';
 import type { ItemOutcome } from '../runner/jobs';
 import { TaskRunner } from '../runner/taskRunner';
-import type { OperationContext } from './context';
+import { readSwitch, type OperationContext } from './context';
 import { CreateRequestBuilder } from './createRequest';
 
 /** Number of Images (single) or Series Amount (series), shown for its own result type only. */
@@ -207,7 +207,7 @@ export const description = operationProperties('createOmniImage', fields, { poll
 /** Validates every item first (nothing is paid for on bad input), then runs all tasks together. */
 export async function execute(this: IExecuteFunctions, context: OperationContext): Promise<ItemOutcome[]> {
 	// Read once, from the first item: the items of a run share one polling loop.
-	const waitForCompletion = this.getNodeParameter('waitForCompletion', 0, true) as boolean;
+	const waitForCompletion = readSwitch(this, 'waitForCompletion', 'Wait for Completion', true);
 	const requireWatermark = waitForCompletion && context.settings.download.watermarked;
 	// External task IDs must be unique per account: a repeat within the run would be rejected anyway.
 	const itemByExternalId = new Map<string, number>();

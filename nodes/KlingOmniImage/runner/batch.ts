@@ -1,11 +1,11 @@
 import type { NodeError } from '../../shared/errors';
-import { neverSentSummary } from '../../shared/errors/run';
+import { mayExistSummary, neverSentSummary } from '../../shared/errors/run';
 import { otherTasksSummary } from '../../shared/errors/task';
 import { withStopSignal, type RequestSession } from '../../shared/request/session';
 import type { ItemFailure } from './jobs';
 
 /** Where an item's task got to, in the runner's words (the API's own statuses stay in the task JSON). */
-export type JobState = 'never sent' | 'created' | 'waiting' | 'downloading' | 'done' | 'failed' | 'may still finish';
+export type JobState = 'never sent' | 'may exist' | 'created' | 'waiting' | 'downloading' | 'done' | 'failed' | 'may still finish';
 
 /**
  * One run of the node over its items: the stop signal all its requests share, what each item's task
@@ -17,7 +17,7 @@ export class BatchRun {
 
 	private readonly stopController = new AbortController();
 
-	private readonly progress = new Map<number, { taskId?: string; state: JobState }>();
+	private readonly progress = new Map<number, { taskId?: string; state: JobState; externalTaskId?: string }>();
 
 	private firstFailure?: { itemIndex: number; error: NodeError };
 
@@ -37,6 +37,13 @@ export class BatchRun {
 		this.progress.set(itemIndex, { taskId, state });
 	}
 
+	/** A create got no usable answer: it may have made a task, known only by its external task ID. */
+	mayExist(itemIndex: number, error: NodeError, externalTaskId?: string): ItemFailure {
+		const failure = this.failed(itemIndex, error, undefined, 'may exist');
+		this.progress.set(itemIndex, { state: 'may exist', externalTaskId });
+		return failure;
+	}
+
 	failed(itemIndex: number, error: NodeError, taskId?: string, state: JobState = 'failed'): ItemFailure {
 		this.record(itemIndex, state, taskId);
 		if (this.failFast && !this.firstFailure) {
@@ -53,8 +60,12 @@ export class BatchRun {
 		const others = [...this.progress.entries()].filter(([index]) => index !== itemIndex).sort(([a], [b]) => a - b);
 		const created = others.flatMap(([index, { taskId, state }]) => (taskId ? [{ itemIndex: index, taskId, state }] : []));
 		const neverSent = others.filter(([, entry]) => entry.state === 'never sent').map(([index]) => index);
+		const mayExist = others
+			.filter(([, entry]) => entry.state === 'may exist')
+			.map(([index, entry]) => ({ itemIndex: index, externalTaskId: entry.externalTaskId }));
 		const summaries = [
 			...(created.length > 0 ? [otherTasksSummary(created)] : []),
+			...(mayExist.length > 0 ? [mayExistSummary(mayExist)] : []),
 			...(neverSent.length > 0 ? [neverSentSummary(neverSent)] : []),
 		];
 		if (summaries.length > 0) {

@@ -138,7 +138,12 @@ export class CreateQueue {
 				return;
 			}
 			this.slots.abandoned(slots);
-			this.events.failed(job, this.batch.failed(job.itemIndex, asNodeError(this.ctx.getNode(), error, job.itemIndex)));
+			const nodeError = asNodeError(this.ctx.getNode(), error, job.itemIndex);
+			const failure =
+				error instanceof CometApiError && error.mayExist
+					? this.batch.mayExist(job.itemIndex, nodeError, job.externalTaskId)
+					: this.batch.failed(job.itemIndex, nodeError);
+			this.events.failed(job, failure);
 		} finally {
 			this.inFlight--;
 			this.wakeup.notify();

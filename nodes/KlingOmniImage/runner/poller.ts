@@ -2,9 +2,9 @@ import { queryTask } from '../../shared/api/client';
 import type { NodeContext } from '../../shared/context';
 import { asNodeError, type NodeError } from '../../shared/errors';
 import { CometApiError } from '../../shared/errors/api';
-import { stoppedWaitingError, waitTimeoutError } from '../../shared/errors/task';
-import type { RequestSession } from '../../shared/request/session';
-import { isTerminal, normalizeTask, type KlingTask } from '../../shared/task/task';
+import { stoppedWaitingError, unknownStatusError, waitTimeoutError } from '../../shared/errors/task';
+import { withDeadline, type RequestSession } from '../../shared/request/session';
+import { hasUnknownStatus, isTerminal, normalizeTask, type KlingTask } from '../../shared/task/task';
 import { Wakeup } from './wakeup';
 
 /** One item waiting for a task. Several items may wait for the same task. */
@@ -26,7 +26,12 @@ interface PendingTask {
 	deadline: number;
 	lastError?: NodeError;
 	lastStatus?: string;
+	/** Answers in a row with a status outside the contract: one may be a glitch, two are not. */
+	unknownAnswers: number;
 }
+
+/** After this many answers in a row with an unknown status the task fails instead of being polled on. */
+const MAX_UNKNOWN_ANSWERS = 2;
 
 export interface PollSettings {
 	pollIntervalMs: number;
@@ -76,6 +81,7 @@ export class TaskPoller {
 				createdHere: request.createdHere,
 				nextPollAt: now + firstPollInMs,
 				deadline: now + this.settings.maxWaitMs,
+				unknownAnswers: 0,
 			});
 		}
 		this.wakeup.notify();
@@ -168,9 +174,16 @@ export class TaskPoller {
 		if (!entry) return;
 		const itemIndex = entry.waiters[0].itemIndex;
 		try {
-			const task = normalizeTask(await queryTask(this.ctx, this.session, itemIndex, taskId), taskId);
+			// Query retries end at this task's own deadline: a long Retry-After must not outlast Max Wait Time.
+			const session = withDeadline(this.session, entry.deadline);
+			const task = normalizeTask(await queryTask(this.ctx, session, itemIndex, taskId), taskId);
 			entry.lastStatus = task.status;
+			entry.unknownAnswers = hasUnknownStatus(task) ? entry.unknownAnswers + 1 : 0;
 			if (isTerminal(task)) this.settle(taskId, () => ({ task }));
+			else if (entry.unknownAnswers >= MAX_UNKNOWN_ANSWERS) {
+				const node = this.ctx.getNode();
+				this.settle(taskId, (request) => ({ error: unknownStatusError(node, taskId, task.status, request.itemIndex) }));
+			}
 		} catch (error) {
 			// Retries are spent but the cause may pass (or a task just created is not visible yet, and
 			// a paid task must not be given up on): keep it for the next round.

@@ -38,6 +38,9 @@ export class CometApiError extends NodeApiError {
 	/** A create refused for the account's parallel-task limit: nothing was created, try again when a slot frees. */
 	parallelLimit = false;
 
+	/** A create that may have reached the API (no usable answer): it may have created a task. */
+	mayExist = false;
+
 	constructor(
 		node: INode,
 		response: JsonObject,
@@ -118,7 +121,7 @@ export function createMayExistError(node: INode, call: CallInfo, what: string): 
 	const lookup = call.externalTaskId
 		? `Look for external task ID "${call.externalTaskId}" in your CometAPI task log before running this item again.`
 		: 'Check your CometAPI task log before running this item again; turn on "Generate External Task ID" to make such tasks easy to find.';
-	return new CometApiError(
+	const failure = new CometApiError(
 		node,
 		{ message: what },
 		{
@@ -130,6 +133,8 @@ export function createMayExistError(node: INode, call: CallInfo, what: string): 
 			itemIndex: call.itemIndex,
 		},
 	);
+	failure.mayExist = true;
+	return failure;
 }
 
 export function unreachableError(

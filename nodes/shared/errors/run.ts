@@ -16,3 +16,11 @@ export function neverCreatedError(node: INode, itemIndex: number, reason: string
 export function neverSentSummary(itemIndexes: number[]): string {
 	return `Items never sent (nothing charged for them): ${itemIndexes.join(', ')}.`;
 }
+
+/** Added to the first failure of a run that stops there: creates that may have reached the API. */
+export function mayExistSummary(creates: Array<{ itemIndex: number; externalTaskId?: string }>): string {
+	const list = creates.map(({ itemIndex, externalTaskId }) =>
+		externalTaskId ? `item ${itemIndex} (external task ID "${externalTaskId}")` : `item ${itemIndex}`,
+	);
+	return `Creates that may have reached CometAPI and may be charged (check your task log before running them again): ${list.join('; ')}.`;
+}
