@@ -6,6 +6,7 @@ import { asNodeError, secretRedactor } from '../../shared/errors';
 import type { RetryPolicy } from '../../shared/request/retry';
 import { createRequestSession, type RequestSession } from '../../shared/request/session';
 import type { OutputMode } from '../../shared/task/output';
+import { readImageOutputSettings } from '../../shared/options/download';
 import type { ItemFailure, ItemOutcome, RunSettings, TaskJob } from '../runner/jobs';
 
 export interface PreparedJobs<J extends TaskJob> {
@@ -70,23 +71,10 @@ export function readSwitch(ctx: IExecuteFunctions, name: string, label: string, 
 }
 
 function readSettings(ctx: IExecuteFunctions, options: NodeOptions): OperationContext['settings'] {
-	const binaryPropertyName = String(options.binaryPropertyName ?? 'data').trim();
-	if (!binaryPropertyName) {
-		throw new NodeOperationError(ctx.getNode(), 'Option "Put Output File in Field" must not be empty');
-	}
-	const outputMode = options.outputMode ?? 'imagePerItem';
-	if (outputMode !== 'imagePerItem' && outputMode !== 'taskPerItem') {
-		throw new NodeOperationError(ctx.getNode(), `Option "Output Mode" "${String(outputMode)}" is not supported`);
-	}
 	return {
 		pollIntervalMs: seconds(ctx, options.pollInterval, 'Poll Interval', 20) * 1000,
 		maxWaitMs: positiveNumber(ctx, options.maxWaitTime, 'Max Wait Time', 600) * 1000,
-		download: {
-			watermarked: options.downloadWatermarked === true,
-			maxDownloadBytes: positiveNumber(ctx, options.maxDownloadSizeMb, 'Max Download Size', 50) * 1024 * 1024,
-			outputMode,
-			binaryPropertyName,
-		},
+		download: readImageOutputSettings(options as IDataObject, (message) => new NodeOperationError(ctx.getNode(), message)),
 		// The one place "Continue On Fail" is read: everything else follows failFast.
 		failFast: !ctx.continueOnFail(),
 		maxConcurrentRequests: Math.floor(positiveNumber(ctx, options.maxConcurrentRequests, 'Max Concurrent Requests', 10)),

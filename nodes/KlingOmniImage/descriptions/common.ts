@@ -1,6 +1,8 @@
 import type { INodeProperties } from 'n8n-workflow';
 import { updateDisplayOptions } from 'n8n-workflow';
 
+import { DOWNLOAD_OPTIONS } from '../../shared/options/download';
+
 /** The task id input shared by Get Task and Wait for Completion. */
 export const taskIdProperty: INodeProperties = {
 	displayName: 'Task ID',
@@ -32,51 +34,6 @@ const pollingOptions: INodeProperties[] = [
 		default: 600,
 		description:
 			'How long to wait for the tasks to finish before giving up with an error that names the task ID. The task itself is not cancelled.',
-	},
-];
-
-/** How downloaded images are put into items. */
-const downloadOptions: INodeProperties[] = [
-	{
-		displayName: 'Output Mode',
-		name: 'outputMode',
-		type: 'options',
-		options: [
-			{
-				name: 'One Item per Image',
-				value: 'imagePerItem',
-				description: 'Each image in its own item, in the same binary field',
-			},
-			{
-				name: 'One Item per Task',
-				value: 'taskPerItem',
-				description: 'All images of a task in one item, in fields data_0, data_1, …',
-			},
-		],
-		default: 'imagePerItem',
-	},
-	{
-		displayName: 'Put Output File in Field',
-		name: 'binaryPropertyName',
-		type: 'string',
-		default: 'data',
-		hint: 'The name of the output binary field to put the image in',
-	},
-	{
-		displayName: 'Download Watermarked Image',
-		name: 'downloadWatermarked',
-		type: 'boolean',
-		default: false,
-		description:
-			'Whether to download the watermarked version (needs Watermark turned on when the task was created)',
-	},
-	{
-		displayName: 'Max Download Size (MB)',
-		name: 'maxDownloadSizeMb',
-		type: 'number',
-		typeOptions: { minValue: 1 },
-		default: 50,
-		description: 'Larger images are refused, so a wrong URL cannot fill the disk',
 	},
 ];
 
@@ -119,7 +76,7 @@ interface OptionFeatures {
 }
 
 function optionsProperty(features: OptionFeatures): INodeProperties {
-	const waiting = [...(features.polling ? pollingOptions : []), ...downloadOptions];
+	const waiting = [...(features.polling ? pollingOptions : []), ...DOWNLOAD_OPTIONS];
 	return {
 		displayName: 'Options',
 		name: 'options',
