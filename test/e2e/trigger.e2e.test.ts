@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describeRun, E2EInstance } from './harness';
+import { expectForgedAndMalformedRefused } from '../support/callbacks';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const examples = require('../../scripts/lib/examples');
@@ -163,16 +164,9 @@ test('the batch workflow creates every task in seconds, with the trigger\'s URL 
 });
 
 test('forged and malformed callbacks get a 4xx (or 200 for a real unfinished task) and start nothing', async () => {
-	const unknown = await e2e.sim.sendForgedCallback(triggerUrl);
-	expect(unknown.responseStatus).toBe(404);
 	// A real task of the account, claimed finished long before it is: checked with the API, not started.
 	slowTaskId = await createAtSimulator(`${SLOW} a paper crane`);
-	const early = await e2e.sim.sendForgedCallback(triggerUrl, { taskId: slowTaskId, wrapped: true });
-	expect(early.responseStatus).toBe(200);
-	for (const kind of ['notJson', 'noTaskId', 'empty', 'array'] as const) {
-		const record = await e2e.sim.sendMalformedCallback(triggerUrl, kind);
-		expect([kind, record.responseStatus! >= 400 && record.responseStatus! < 500]).toEqual([kind, true]);
-	}
+	await expectForgedAndMalformedRefused(e2e.sim, triggerUrl, slowTaskId);
 	// (That none of them started an execution is checked below: exactly one execution per batch task.)
 });
 

@@ -158,28 +158,7 @@ export function batchWorkflow(
 				},
 				credentials,
 			},
-			{
-				id: `${id}-5`,
-				name: 'Upload image',
-				type: 'n8n-nodes-base.httpRequest',
-				typeVersion: 4.2,
-				position: [880, 0],
-				parameters: {
-					method: 'POST',
-					url: uploadUrl,
-					sendBody: true,
-					contentType: 'multipart-form-data',
-					bodyParameters: {
-						parameters: [
-							{ parameterType: 'formBinaryData', name: 'file', inputDataFieldName: 'data' },
-							{ name: 'task_id', value: '={{ $json.task_id }}' },
-							{ name: 'image_url', value: '={{ $json.image.url }}' },
-							{ name: 'execution_id', value: '={{ $execution.id }}' },
-						],
-					},
-					options: {},
-				},
-			},
+			uploadImageNode(`${id}-5`, [880, 0], uploadUrl),
 		],
 		connections: {
 			Webhook: { main: [[{ node: 'Prompts', type: 'main', index: 0 }]] },
@@ -189,6 +168,34 @@ export function batchWorkflow(
 		},
 		settings: { executionOrder: 'v1' },
 		pinData: {},
+	};
+}
+
+/** An HTTP Request node that uploads each item's image (binary field `data`) to the loopback receiver. */
+export function uploadImageNode(id: string, position: [number, number], uploadUrl: string, extraFields: string[] = []): any {
+	const field = (name: string) => ({ name, value: `={{ $json.${name} }}` });
+	return {
+		id,
+		name: 'Upload image',
+		type: 'n8n-nodes-base.httpRequest',
+		typeVersion: 4.2,
+		position,
+		parameters: {
+			method: 'POST',
+			url: uploadUrl,
+			sendBody: true,
+			contentType: 'multipart-form-data',
+			bodyParameters: {
+				parameters: [
+					{ parameterType: 'formBinaryData', name: 'file', inputDataFieldName: 'data' },
+					field('task_id'),
+					...extraFields.map(field),
+					{ name: 'image_url', value: '={{ $json.image.url }}' },
+					{ name: 'execution_id', value: '={{ $execution.id }}' },
+				],
+			},
+			options: {},
+		},
 	};
 }
 
@@ -380,6 +387,21 @@ export class QueueHarness {
 			}
 		}
 		return byExecution;
+	}
+
+	/**
+	 * Which worker ran each of these executions, once every one shows in a worker's event log, checked
+	 * against the workers' own log lines; and that the main ran none of them.
+	 */
+	async workersOf(executionIds: string[]): Promise<Map<string, string>> {
+		const workerOf = await waitFor('every execution in a worker event log', () => {
+			const map = this.workerOfExecutions();
+			return executionIds.every((id) => map.has(id)) && map;
+		}, 15000);
+		const fromLogs = this.workerOfExecutionsFromLogs();
+		for (const id of executionIds) expect(fromLogs.get(id)).toBe(workerOf.get(id));
+		expect(this.main.output()).not.toMatch(/Worker started execution/);
+		return workerOf;
 	}
 
 	/** The same from the workers' own log lines ("Worker started execution N (job M)"), as a cross-check. */

@@ -8,8 +8,9 @@
  * forged and malformed callbacks. Asserts on what n8n stored (REST API, event logs) and what the simulator got.
  */
 import * as crypto from 'node:crypto';
-import { delay, HOLD_MARKER, KLING_NODE_TYPE, QueueHarness, waitFor } from './harness';
+import { delay, HOLD_MARKER, KLING_NODE_TYPE, QueueHarness, uploadImageNode, waitFor } from './harness';
 import type { ExecutionSummary } from './harness';
+import { expectForgedAndMalformedRefused } from '../support/callbacks';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const examples = require('../../scripts/lib/examples');
@@ -102,29 +103,7 @@ function triggerWorkflow(uploadUrl: string): any {
 				parameters: { downloadImages: true, options: { outputMode: 'imagePerItem', binaryPropertyName: 'data' } },
 				credentials,
 			},
-			{
-				id: 'qct-2',
-				name: 'Upload image',
-				type: 'n8n-nodes-base.httpRequest',
-				typeVersion: 4.2,
-				position: [220, 0],
-				parameters: {
-					method: 'POST',
-					url: uploadUrl,
-					sendBody: true,
-					contentType: 'multipart-form-data',
-					bodyParameters: {
-						parameters: [
-							{ parameterType: 'formBinaryData', name: 'file', inputDataFieldName: 'data' },
-							{ name: 'task_id', value: '={{ $json.task_id }}' },
-							{ name: 'external_task_id', value: '={{ $json.external_task_id }}' },
-							{ name: 'image_url', value: '={{ $json.image.url }}' },
-							{ name: 'execution_id', value: '={{ $execution.id }}' },
-						],
-					},
-					options: {},
-				},
-			},
+			uploadImageNode('qct-2', [220, 0], uploadUrl, ['external_task_id']),
 		],
 		connections: { [TRIGGER_NODE]: { main: [[{ node: 'Upload image', type: 'main', index: 0 }]] } },
 		settings: { executionOrder: 'v1' },
@@ -230,15 +209,8 @@ describe('scenario 2: the callback trigger in queue mode', () => {
 	});
 
 	test('forged and malformed callbacks get a 4xx (or 200 for a real unfinished task) and start nothing', async () => {
-		const unknown = await h.sim.sendForgedCallback(triggerUrl);
-		expect(unknown.responseStatus).toBe(404);
 		heldTaskId = await createAtSimulator(`a paper crane${HOLD_MARKER}`);
-		const early = await h.sim.sendForgedCallback(triggerUrl, { taskId: heldTaskId, wrapped: true });
-		expect(early.responseStatus).toBe(200);
-		for (const kind of ['notJson', 'noTaskId', 'empty', 'array'] as const) {
-			const record = await h.sim.sendMalformedCallback(triggerUrl, kind);
-			expect([kind, record.responseStatus! >= 400 && record.responseStatus! < 500]).toEqual([kind, true]);
-		}
+		await expectForgedAndMalformedRefused(h.sim, triggerUrl, heldTaskId);
 		// (That none of them started an execution is checked below: exactly one execution per task.)
 	});
 
@@ -328,13 +300,7 @@ describe('scenario 2: the callback trigger in queue mode', () => {
 		report(`scenario 2: the trigger's images are in n8n's database byte-equal, filed under source id ${[...sources].join(', ')} (not the execution's), so the editor's binary view answers 404`);
 
 		const ids = runs.map((r) => r.id);
-		const workerOf = await waitFor('every trigger execution in a worker event log', () => {
-			const map = h.workerOfExecutions();
-			return ids.every((id) => map.has(id)) && map;
-		}, 15000);
-		const fromLogs = h.workerOfExecutionsFromLogs();
-		for (const id of ids) expect(fromLogs.get(id)).toBe(workerOf.get(id));
-		expect(h.main.output()).not.toMatch(/Worker started execution/);
+		const workerOf = await h.workersOf(ids);
 		const perWorker = new Map<string, string[]>();
 		for (const id of ids) perWorker.set(workerOf.get(id)!, [...(perWorker.get(workerOf.get(id)!) ?? []), `#${id}`]);
 		const durations = runs.map((r) => Date.parse(r.stoppedAt!) - Date.parse(r.startedAt ?? r.createdAt)).sort((a, b) => a - b);
