@@ -66,16 +66,32 @@ export class CometApiKlingApi implements ICredentialType {
 		rules: [
 			...[401, 403].map((status) => ({
 				type: 'responseCode' as const,
-				properties: { value: status, message: rejectedKeyMessage(`HTTP ${status}`) },
+				properties: { value: status, message: refusedMessage(status, `HTTP ${status}`) },
 			})),
 			...[401, 403].map((code) => ({
 				type: 'responseSuccessBody' as const,
-				properties: { key: 'code', value: code, message: rejectedKeyMessage(`code ${code}`) },
+				properties: { key: 'code', value: code, message: refusedMessage(code, `code ${code}`) },
 			})),
+			// CometAPI's own envelope, where the status lets the body through (any status on n8n 1.x).
+			{
+				type: 'responseSuccessBody' as const,
+				properties: {
+					key: 'error.code',
+					value: 'insufficient_user_quota',
+					message: 'CometAPI accepted the key, but the account has no quota left (insufficient_user_quota). Top up your CometAPI balance.',
+				},
+			},
 		] as ICredentialTestRequest['rules'],
 	};
 }
 
-function rejectedKeyMessage(answer: string): string {
+/**
+ * 401 is a wrong key. CometAPI also answers 403 for an account without quota (insufficient_user_quota),
+ * and n8n's rules cannot read the body of an error status, so a 403 names both causes.
+ */
+function refusedMessage(status: number, answer: string): string {
+	if (status === 403) {
+		return `CometAPI refused the API key (${answer}): the key is not allowed, or the account has no quota left. Check the key and your CometAPI balance.`;
+	}
 	return `CometAPI rejected the API key (${answer}). Check the key.`;
 }

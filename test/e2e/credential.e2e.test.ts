@@ -289,6 +289,22 @@ describe(`credential test in n8n ${host.n8nVersion()} (server mode, POST /rest/c
 		expect(run.result).toEqual({ status: 'Error', message: 'CometAPI rejected the API key (code 401). Check the key.' });
 	});
 
+	test('5b. wrong key answered in CometAPI\'s own envelope ({error: {…}}, HTTP 401) → Error that names the key', async () => {
+		const run = await server.runCase({ errorEnvelope: 'comet' }, (sim) => ({ apiKey: wrongKey(), baseUrl: sim!.apiUrl }));
+		expect(run.sim!.requests[0].status).toBe(401);
+		expect(run.result).toEqual({ status: 'Error', message: 'CometAPI rejected the API key (HTTP 401). Check the key.' });
+	});
+
+	test('5c. an account without quota (HTTP 403 insufficient_user_quota) → Error that names both causes', async () => {
+		const run = await server.runCase({}, (sim, key) => {
+			sim!.addFault({ route: 'query', type: 'cometError', status: 403, message: 'user quota is not enough', code: 'insufficient_user_quota' });
+			return { apiKey: key, baseUrl: sim!.apiUrl };
+		});
+		expect(run.sim!.requests[0].status).toBe(403);
+		expect(run.result.status).toBe('Error');
+		expect(run.result.message).toMatch(/HTTP 403.*no quota left.*CometAPI balance/);
+	});
+
 	test('6. unreachable base URL (nothing listening) → Error', async () => {
 		const port = await freePort();
 		const run = await server.runCase(false, (_sim, key) => ({ apiKey: key, baseUrl: closedPortUrl(port) }));
