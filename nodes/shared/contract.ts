@@ -7,6 +7,12 @@ export const CREDENTIAL_TYPE = 'cometApiKlingApi';
 export const DEFAULT_BASE_URL = 'https://api.cometapi.com';
 export const OMNI_IMAGE_PATH = '/kling/v1/images/omni-image';
 
+/** Kling's code for "parallel task over resource pack limit": nothing was created, a slot frees later. */
+export const PARALLEL_LIMIT_CODE = 1303;
+
+/** Kling's codes for an account that cannot pay: exception, arrears, resource pack used up or expired. */
+export const ACCOUNT_ERROR_CODES = ['1100', '1101', '1102'];
+
 export const LIMITS = {
 	promptMaxChars: 2500,
 	referencesMax: 10,

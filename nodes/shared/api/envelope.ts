@@ -1,5 +1,6 @@
 import type { IDataObject } from 'n8n-workflow';
 
+import { ACCOUNT_ERROR_CODES, PARALLEL_LIMIT_CODE } from '../contract';
 import type { ProviderError } from '../errors/api';
 import { parseRetryAfter } from '../request/retry';
 
@@ -18,9 +19,6 @@ interface ApiEnvelope {
 	/** CometAPI's gateway answers some errors as {error: {message, type, param, code}} instead. */
 	error?: unknown;
 }
-
-/** Kling's code for "parallel task over resource pack limit": nothing was created. */
-export const PARALLEL_LIMIT_CODE = 1303;
 
 /**
  * What an answer means for the caller: data, the account's parallel-task limit (wait for a slot),
@@ -51,7 +49,7 @@ export function parseEnvelope(body: unknown): ApiEnvelope | undefined {
  * with codes 1100–1102; CometAPI as `insufficient_user_quota` or a message about the balance.
  */
 function isAccountError(status: number, envelope: ApiEnvelope): boolean {
-	if (status === 402 || ['1100', '1101', '1102'].includes(String(envelope.code))) return true;
+	if (status === 402 || ACCOUNT_ERROR_CODES.includes(String(envelope.code))) return true;
 	const words = `${String(envelope.code ?? '')} ${typeof envelope.message === 'string' ? envelope.message : ''}`;
 	return /balance|arrear|insufficient[_ ](user[_ ])?quota|quota is not enough|payment required/i.test(words);
 }

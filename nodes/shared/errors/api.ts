@@ -1,8 +1,10 @@
 import type { INode, JsonObject } from 'n8n-workflow';
 import { NodeApiError } from 'n8n-workflow';
 
+import { PARALLEL_LIMIT_CODE } from '../contract';
 import { describeTransportFailure, type TransportFailure } from '../request/network';
 import { keepMessage, withItem } from './index';
+
 
 /** What an API call was for, as errors name it. */
 export interface CallInfo {
@@ -83,7 +85,7 @@ function hintFor(error: ProviderError): string | undefined {
 	}
 	if (isAuthError(error)) return 'Check the API key in the CometAPI credential.';
 	if (isTaskNotFound(error)) return 'The task ID is unknown, expired or belongs to another account.';
-	if (Number(error.code) === 1303) {
+	if (Number(error.code) === PARALLEL_LIMIT_CODE) {
 		return 'Too many tasks of your account were running at once for too long. Raise "Max Wait Time", or run fewer tasks at once.';
 	}
 	if (error.httpStatus === 429 || Number(error.code) === 429) {
