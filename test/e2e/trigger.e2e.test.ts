@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describeRun, E2EInstance } from './harness';
-import { expectForgedAndMalformedRefused } from '../support/callbacks';
+import { expectForgedAndMalformedRefused, postJson } from '../support/callbacks';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const examples = require('../../scripts/lib/examples');
@@ -81,16 +81,6 @@ async function stopN8n(): Promise<void> {
 	await server.stop();
 }
 
-async function post(url: string, body: unknown): Promise<{ status: number; body: any }> {
-	const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-	const text = await res.text();
-	let parsed: unknown = text;
-	try {
-		parsed = JSON.parse(text);
-	} catch {}
-	return { status: res.status, body: parsed };
-}
-
 /** Every task is finished and all its callbacks (final, repeat, retries) have been delivered. */
 async function callbacksDone(taskIds: string[]): Promise<void> {
 	await waitFor('the tasks to finish', () => taskIds.every((id) => ['succeed', 'failed'].includes(e2e.sim.taskStatus(id))));
@@ -142,7 +132,7 @@ beforeAll(async () => {
 	await startN8n();
 
 	const started = Date.now();
-	batchResponse = { ...(await post(`http://localhost:${port}/webhook/kling-batch-start`, {})), ms: Date.now() - started };
+	batchResponse = { ...(await postJson(`http://localhost:${port}/webhook/kling-batch-start`, {})), ms: Date.now() - started };
 	createdIds = Array.isArray(batchResponse.body) ? batchResponse.body.map((task: { task_id: string }) => task.task_id) : [];
 }, 8 * 60 * 1000);
 
@@ -230,7 +220,7 @@ test('concurrent repeats of a new task\'s final callback start one execution', a
 	});
 	const body = ((await res.json()) as { data: unknown }).data;
 	const before = (await executions(TRIGGER_ID)).length;
-	const answers = await Promise.all(Array.from({ length: 8 }, async () => await post(triggerUrl, body)));
+	const answers = await Promise.all(Array.from({ length: 8 }, async () => await postJson(triggerUrl, body)));
 	expect(answers.map((a) => a.status)).toEqual(answers.map(() => 200));
 	expect(answers.filter((a) => a.body.started === true)).toHaveLength(1);
 	await waitFor('its execution', async () => (await executions(TRIGGER_ID)).length > before);
@@ -244,7 +234,7 @@ test('after n8n restarts, a repeated final callback starts nothing', async () =>
 	await stopN8n();
 	await startN8n();
 	const finals = e2e.sim.callbacks().filter((c) => c.kind === 'status' && c.taskStatus === 'succeed');
-	const answers = await Promise.all(finals.slice(0, 4).map(async (c) => await post(triggerUrl, c.body)));
+	const answers = await Promise.all(finals.slice(0, 4).map(async (c) => await postJson(triggerUrl, c.body)));
 	for (const answer of answers) expect(answer).toEqual({ status: 200, body: expect.objectContaining({ started: false, reason: 'already handled' }) });
 	await new Promise((resolve) => setTimeout(resolve, 1500));
 	expect((await executions(TRIGGER_ID)).length).toBe(before);

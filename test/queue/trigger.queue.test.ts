@@ -10,7 +10,7 @@
 import * as crypto from 'node:crypto';
 import { delay, HOLD_MARKER, KLING_NODE_TYPE, QueueHarness, uploadImageNode, waitFor } from './harness';
 import type { ExecutionSummary } from './harness';
-import { expectForgedAndMalformedRefused } from '../support/callbacks';
+import { expectForgedAndMalformedRefused, postJson } from '../support/callbacks';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const examples = require('../../scripts/lib/examples');
@@ -126,16 +126,6 @@ function report(line: string): void {
 	process.stderr.write(`[queue] ${line}\n`);
 }
 
-async function post(url: string, body: unknown): Promise<{ status: number; body: any }> {
-	const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-	const text = await res.text();
-	let parsed: unknown = text;
-	try {
-		parsed = JSON.parse(text);
-	} catch {}
-	return { status: res.status, body: parsed };
-}
-
 /** Creates a task straight at the simulator (not through n8n), without a callback URL. */
 async function createAtSimulator(prompt: string): Promise<string> {
 	const res = await fetch(`${h.sim.apiUrl}/kling/v1/images/omni-image`, {
@@ -243,14 +233,14 @@ describe('scenario 2: the callback trigger in queue mode', () => {
 		// The bodies the provider sent as final callbacks (no query: each task must show one, the trigger's).
 		const repeatedIds = createdIds.slice(0, 3);
 		const bodies = repeatedIds.map((id) => h.sim.callbacks().find((c) => c.taskId === id && c.kind === 'status' && c.taskStatus === 'succeed')!.body);
-		const repeats = await Promise.all(bodies.flatMap((body) => Array.from({ length: 4 }, () => post(triggerUrl, body))));
+		const repeats = await Promise.all(bodies.flatMap((body) => Array.from({ length: 4 }, () => postJson(triggerUrl, body))));
 		for (const answer of repeats) expect(answer).toEqual({ status: 200, body: expect.objectContaining({ started: false, reason: 'already handled' }) });
 
 		extraTaskId = await createAtSimulator('queue extra a paper boat on a pond');
 		await waitFor('the extra task to finish', () => h.sim.taskStatus(extraTaskId) === 'succeed', 30000);
 		const body = await taskBody(extraTaskId);
 		const before = (await triggerRuns()).length;
-		const answers = await Promise.all(Array.from({ length: 8 }, () => post(triggerUrl, body)));
+		const answers = await Promise.all(Array.from({ length: 8 }, () => postJson(triggerUrl, body)));
 		expect(answers.map((a) => a.status)).toEqual(answers.map(() => 200));
 		expect(answers.filter((a) => a.body.started === true)).toHaveLength(1);
 		await waitFor('its execution', async () => {

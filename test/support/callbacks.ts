@@ -15,3 +15,14 @@ export async function expectForgedAndMalformedRefused(sim: Simulator, triggerUrl
 		expect([kind, record.responseStatus! >= 400 && record.responseStatus! < 500]).toEqual([kind, true]);
 	}
 }
+
+/** POSTs JSON (a callback, a webhook start) and returns the status with the answer, parsed when it is JSON. */
+export async function postJson(url: string, body: unknown): Promise<{ status: number; body: any }> {
+	const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+	const text = await res.text();
+	let parsed: unknown = text;
+	try {
+		parsed = JSON.parse(text);
+	} catch {}
+	return { status: res.status, body: parsed };
+}
