@@ -120,7 +120,9 @@ describe('items queued for a slot', () => {
 		await start({ parallelSlots: 1, taskDurationMs: 60_000 });
 		const controller = new AbortController();
 		const running = runBatch(3, {}, { abortSignal: controller.signal });
-		while (sim.stats().rejectedCreates < 1) await new Promise((resolve) => setTimeout(resolve, 10));
+		// The first burst (limit still unknown) sends all 3: one is accepted, two are refused. Once both
+		// refusals are in, nothing is on its way, so any create after the stop would be a new one.
+		while (sim.stats().rejectedCreates < 2) await new Promise((resolve) => setTimeout(resolve, 10));
 		const createsAtStop = sim.apiRequests('create').length;
 		controller.abort();
 		const { error } = await running;
