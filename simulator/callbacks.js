@@ -1,15 +1,17 @@
 'use strict';
-// Status-change callbacks (CONTRACT.md "Callbacks"): for a task created with callback_url the
-// simulator POSTs the task object (as the query returns it under `data`) on every status change
-// by the simulator clock, then repeats the final one. Failed deliveries (connection error,
-// timeout, non-2xx) are retried after a short delay. A light timer watches the clock while any
-// task may still change, so callbacks fire without anyone polling; flush() evaluates at once.
+// Status-change callbacks, as CometAPI and Kling document them: for a task created with
+// callback_url the simulator POSTs the task object (as the query returns it under `data`) on
+// every status change by the simulator clock, then repeats the final one (the provider "may
+// repeat the same status"). Failed deliveries (connection error, timeout, non-2xx) are retried
+// after a short delay (retries are not documented by Kling; callbackRetries: 0 turns them off).
+// A light timer watches the clock while any task may still change, so callbacks fire without
+// anyone polling; flush() evaluates at once.
 // Callbacks never carry the API key. Also: forged and malformed callbacks for security tests.
 
 const http = require('node:http');
 const https = require('node:https');
 const crypto = require('node:crypto');
-const { isTerminal, statusesSince, taskData } = require('./tasks');
+const { isTerminal, statusesSince } = require('./tasks');
 
 const USER_AGENT = 'kling-simulator-callback/1';
 const FORGED_IMAGE_URL = 'http://127.0.0.3:9/forged/0.png';
@@ -86,11 +88,12 @@ const succeeded = (result) => result.error === undefined && result.responseStatu
 /**
  * @param clock () => ms
  * @param options resolved simulator options (CALLBACK_DEFAULTS keys)
+ * @param wire createWire(options): task objects and envelopes as sent
  * @param sleep (ms) => Promise, resolved early on close
  * @param takeFault () => next queued 'callback' fault or undefined
  * @param findTask (id) => task record or undefined
  */
-function createCallbacks({ clock, options, sleep, takeFault, findTask }) {
+function createCallbacks({ clock, options, wire, sleep, takeFault, findTask }) {
 	const tracked = new Map(); // task id -> {task, url, lastStatus, chain}
 	const log = [];
 	const pending = new Set(); // delivery chains not finished
@@ -102,7 +105,7 @@ function createCallbacks({ clock, options, sleep, takeFault, findTask }) {
 	const stale = (gen) => closed || gen !== generation;
 
 	function wrap(data) {
-		return options.callbackWrapped ? { code: 0, message: 'SUCCEED', data } : data;
+		return options.callbackWrapped ? wire.success(data) : data;
 	}
 
 	/** One delivery attempt, recorded before it starts; `pickFault` is asked only when it will be sent. */
@@ -146,7 +149,7 @@ function createCallbacks({ clock, options, sleep, takeFault, findTask }) {
 
 	function enqueueStatus(entry, state) {
 		const gen = generation;
-		const payload = wrap(taskData(entry.task, clock(), state));
+		const payload = wrap(wire.taskData(entry.task, clock(), state));
 		const meta = { kind: 'status', taskId: entry.task.id, taskStatus: state.status };
 		enqueue(entry, () => deliver(entry.url, payload, meta, gen));
 		if (!isTerminal(state.status)) return;
@@ -189,10 +192,11 @@ function createCallbacks({ clock, options, sleep, takeFault, findTask }) {
 	function forgedBody({ taskId, imageUrl = FORGED_IMAGE_URL }) {
 		const task = taskId === undefined ? undefined : findTask(taskId);
 		const now = clock();
+		const forgedId = taskId ?? `sim-forged-${crypto.randomBytes(4).toString('hex')}`;
 		return {
-			task_id: taskId ?? `sim-forged-${crypto.randomBytes(4).toString('hex')}`,
+			task_id: forgedId,
 			task_info: { external_task_id: task?.externalTaskId ?? null },
-			task_status: 'succeed',
+			task_status: wire.spell('succeed', { taskId: forgedId }),
 			task_status_msg: '',
 			created_at: task?.createdAt ?? now,
 			updated_at: now,
@@ -222,7 +226,7 @@ function createCallbacks({ clock, options, sleep, takeFault, findTask }) {
 		sendForged(url, forgeOptions = {}) {
 			const body = forgeOptions.body ?? forgedBody(forgeOptions);
 			const wrapped = forgeOptions.wrapped ?? options.callbackWrapped;
-			const payload = forgeOptions.body === undefined && wrapped ? { code: 0, message: 'SUCCEED', data: body } : body;
+			const payload = forgeOptions.body === undefined && wrapped ? wire.success(body) : body;
 			return sendOnce(url, payload, { kind: 'forged', taskId: body.task_id ?? body.data?.task_id, taskStatus: 'succeed' });
 		},
 		sendMalformed(url, kind) {

@@ -3,6 +3,14 @@
 export type ImageFormat = 'png' | 'jpeg';
 export type TaskStatus = 'submitted' | 'processing' | 'succeed' | 'failed';
 export type FaultRoute = 'create' | 'query' | 'image';
+/**
+ * Wire spellings of the task status: 'contract' (submitted, processing, succeed, failed),
+ * 'upper' (SUBMITTED … FAILED), 'capitalized' (Submitted … Failed), 'past' (succeed → succeeded;
+ * failed stays failed, or canceled for a task stopped by failTask; submitted / processing unchanged).
+ */
+export type StatusSpellingPreset = 'contract' | 'upper' | 'capitalized' | 'past';
+/** Own spelling: the word sent for a contract status; `stopped`: the task was failed by failTask. */
+export type StatusSpeller = (status: TaskStatus, task: { taskId: string; stopped: boolean }) => string;
 
 /** What `taskPlan` may decide for one task; anything left out uses the simulator options. */
 export interface TaskPlan {
@@ -59,9 +67,24 @@ export interface SimulatorOptions {
 	 */
 	errorEnvelope?: 'kling' | 'comet';
 
+	/**
+	 * How task_status is spelled in everything sent (create and query answers, callback bodies,
+	 * forged callbacks). Bookkeeping (taskStatus(), CallbackRecord.taskStatus) keeps the contract's
+	 * words. Default 'contract'.
+	 */
+	statusSpelling?: StatusSpellingPreset | StatusSpeller;
+	/**
+	 * Queries are answered by a replica this many ms behind (by the clock): the status a task had
+	 * queryLagMs ago, and task_not_exist (per errorStyle / taskNotExistStatus) for a task created
+	 * less than queryLagMs ago. Callbacks and result images come from the primary, on time. Default 0.
+	 */
+	queryLagMs?: number;
+	/** Success envelopes (create, query, wrapped callbacks) carry `error: null` beside `code: 0`. Default false. */
+	successErrorNull?: boolean;
+
 	/** Callback body wrapped as {code: 0, message: 'SUCCEED', data}. Default false (the task object). */
 	callbackWrapped?: boolean;
-	/** Extra deliveries of the final status callback. Default 1. */
+	/** Extra deliveries of the final status callback. Default 1. (0 with callbackRetries 0: each status sent exactly once.) */
 	callbackRepeats?: number;
 	/** Retries of a failed delivery (connection error, timeout, non-2xx). Default 2. */
 	callbackRetries?: number;
@@ -256,7 +279,7 @@ export interface CallbackRecord {
 	/** status: a status change; repeat: the final status again; forged / malformed: sent by a test. */
 	kind: 'status' | 'repeat' | 'forged' | 'malformed';
 	taskId?: string;
-	/** task_status the body reports. */
+	/** task_status the body reports, in the contract's words (the body itself follows statusSpelling). */
 	taskStatus?: TaskStatus;
 	url: string;
 	/** 1 for the first try, 2 and 3 for retries. */

@@ -7,6 +7,7 @@
 //   faults.js    fault validation, queues and replacing responses
 //   accounts.js  parallel-task slots
 //   callbacks.js status-change callbacks, forged and malformed callbacks
+//   wire.js      status spellings and success envelopes as sent
 //   echo.js      startEchoServer: a second loopback host that records requests
 
 const crypto = require('node:crypto');
@@ -17,10 +18,11 @@ const tasksLib = require('./tasks');
 const { createFaultQueues, faultResponse, cometErrorBody, NORMAL_RESPONSE_FAULTS } = require('./faults');
 const { createAccount, CODE_PARALLEL_LIMIT, PARALLEL_LIMIT_MESSAGE } = require('./accounts');
 const { createCallbacks, CALLBACK_DEFAULTS } = require('./callbacks');
+const { createWire, resolveStatusSpelling } = require('./wire');
 const { startEchoServer } = require('./echo');
 
 const { jsonResponse, bufferResponse, newRequestId } = web;
-const { DEFAULT_FAIL_REASON, taskState, taskData } = tasksLib;
+const { DEFAULT_FAIL_REASON, taskState } = tasksLib;
 
 const CREATE_PATH = '/kling/v1/images/omni-image';
 const QUERY_RE = /^\/kling\/v1\/images\/omni-image\/([^/]+)$/;
@@ -48,6 +50,9 @@ const DEFAULTS = {
 	parallelSlots: undefined,
 	parallelLimitStyle: undefined,
 	errorEnvelope: 'kling',
+	statusSpelling: 'contract',
+	queryLagMs: 0,
+	successErrorNull: false,
 	...CALLBACK_DEFAULTS,
 };
 
@@ -72,6 +77,8 @@ function resolveOptions(userOptions) {
 	checkOneOf('errorStyle', options.errorStyle, ['http', 'code200']);
 	if (options.parallelLimitStyle !== undefined) checkOneOf('parallelLimitStyle', options.parallelLimitStyle, ['http', 'code200']);
 	checkOneOf('errorEnvelope', options.errorEnvelope, ['kling', 'comet']);
+	resolveStatusSpelling(options.statusSpelling);
+	if (!(options.queryLagMs >= 0)) throw new RangeError(`queryLagMs must be a non-negative number, got ${options.queryLagMs}`);
 	return options;
 }
 
@@ -99,9 +106,11 @@ async function startSimulator(userOptions = {}) {
 	const faults = createFaultQueues();
 	const sleepers = new Set();
 	const account = createAccount({ clock, parallelSlots: options.parallelSlots });
+	const wire = createWire(options);
 	const callbacks = createCallbacks({
 		clock,
 		options,
+		wire,
 		sleep,
 		takeFault: () => faults.take('callback'),
 		findTask: (id) => tasks.get(id),
@@ -197,18 +206,14 @@ async function startSimulator(userOptions = {}) {
 	}
 
 	function createdResponse(task) {
-		return jsonResponse(200, {
-			code: 0,
-			message: 'SUCCEED',
-			request_id: newRequestId(),
-			data: {
-				task_id: task.id,
-				task_info: { external_task_id: task.externalTaskId ?? null },
-				task_status: 'submitted',
-				created_at: task.createdAt,
-				updated_at: task.createdAt,
-			},
-		});
+		const data = {
+			task_id: task.id,
+			task_info: { external_task_id: task.externalTaskId ?? null },
+			task_status: wire.spell('submitted', { taskId: task.id }),
+			created_at: task.createdAt,
+			updated_at: task.createdAt,
+		};
+		return jsonResponse(200, wire.success(data, { request_id: newRequestId() }));
 	}
 
 	function handleCreate(req, rawBody, record) {
@@ -239,9 +244,15 @@ async function startSimulator(userOptions = {}) {
 	function handleQuery(req, taskId) {
 		const authError = checkAuth(req);
 		if (authError) return authError;
+		// Queries are served by a replica that is queryLagMs behind (callbacks come from the
+		// primary): it answers a past state, and does not know a task created within the lag.
+		const seenAt = clock() - options.queryLagMs;
 		const task = tasks.get(taskId);
-		if (!task) return errorResponse(options.taskNotExistStatus, CODE_TASK_NOT_EXIST, 'task_not_exist');
-		return jsonResponse(200, { code: 0, message: 'SUCCEED', request_id: newRequestId(), data: taskData(task, clock()) });
+		if (!task || seenAt < task.createdAt) {
+			return errorResponse(options.taskNotExistStatus, CODE_TASK_NOT_EXIST, 'task_not_exist');
+		}
+		const data = wire.taskData(task, seenAt);
+		return jsonResponse(200, wire.success(data, { request_id: newRequestId() }));
 	}
 
 	function apiRoute(req) {

@@ -1,7 +1,8 @@
 'use strict';
 // Task timeline: a task's status is a pure function of its record and the simulator clock.
 // submitted from createdAt, processing from half of durationMs, terminal at durationMs;
-// failTask() sets failedAt, which makes the task failed from then on.
+// failTask() sets failedAt, which makes the task failed from then on (`stopped`: from outside).
+// A state can be asked for any time, also a past one (a lagging query replica looks back).
 
 const RESULT_LONG_SIDE = 256; // generated results are small: fast to build, any size via padding
 const DEFAULT_FAIL_REASON = 'Image generation failed (simulated)';
@@ -23,8 +24,8 @@ function resultDimensions(aspectRatio) {
 
 /** Status of a task at time `now`, derived from its timeline (or a forced failure). */
 function taskState(task, now) {
-	if (task.failedAt !== undefined) {
-		return { status: 'failed', updatedAt: task.failedAt, message: task.failReason };
+	if (task.failedAt !== undefined && now >= task.failedAt) {
+		return { status: 'failed', updatedAt: task.failedAt, message: task.failReason, stopped: true };
 	}
 	const elapsed = now - task.createdAt;
 	if (elapsed >= task.durationMs) {
