@@ -1,5 +1,5 @@
 'use strict';
-// The account's parallel-task limit, counted in slots (CONTRACT.md: an image task takes as many
+// The account's parallel-task limit, counted in slots (as Kling documents it: an image task takes as many
 // slots as it makes images, until it ends; queries do not count). Holders are this simulator's
 // tasks and slots occupied by "other workflows" on the same account. Everything is judged by the
 // simulator clock at the moment of asking, so no timers are needed.

@@ -15,7 +15,10 @@ const USAGE = `Usage: node simulator/cli.js [options]
   --image-format F       png | jpeg (default png)
   --error-style S        http | code200 (default http)
   --parallel-slots N     account parallel-task limit in slots (default unlimited)
-  --error-envelope E     kling | comet: envelope of wrong-key errors (default kling)`;
+  --error-envelope E     kling | comet: envelope of wrong-key errors (default kling)
+  --status-spelling S    contract | upper | capitalized | past: task_status words sent (default contract)
+  --query-lag-ms N       the query answers what a task was N ms ago (default 0)
+  --success-error-null B true | false: success envelopes carry "error": null (default false)`;
 
 // flag -> [option name, parser]
 const FLAGS = {
@@ -29,12 +32,20 @@ const FLAGS = {
 	'--error-style': ['errorStyle', String],
 	'--parallel-slots': ['parallelSlots', toInt],
 	'--error-envelope': ['errorEnvelope', String],
+	'--status-spelling': ['statusSpelling', String],
+	'--query-lag-ms': ['queryLagMs', toInt],
+	'--success-error-null': ['successErrorNull', toBool],
 };
 
 function toInt(text) {
 	const n = Number(text);
 	if (!Number.isInteger(n) || n < 0) throw new Error(`expected a non-negative integer, got '${text}'`);
 	return n;
+}
+
+function toBool(text) {
+	if (text === 'true' || text === 'false') return text === 'true';
+	throw new Error(`expected true or false, got '${text}'`);
 }
 
 function parseArgs(argv) {

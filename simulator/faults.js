@@ -77,7 +77,7 @@ function createFaultQueues() {
 	};
 }
 
-/** CometAPI gateway's own error envelope (CONTRACT.md). */
+/** CometAPI gateway's own error envelope, as CometAPI documents it. */
 function cometErrorBody({ message, errorType = 'comet_api_error', param = '', code = '' }) {
 	return { error: { message, type: errorType, param, code } };
 }

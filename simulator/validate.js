@@ -1,6 +1,6 @@
 'use strict';
-// Create-body validation per /work/shared/api/CONTRACT.md. Returns the first problem as a
-// message naming the field, or undefined when the body is acceptable.
+// Create-body validation per the create call's documented body rules. Returns the first
+// problem as a message naming the field, or undefined when the body is acceptable.
 
 const { readImageSize } = require('./images');
 
