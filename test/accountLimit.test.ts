@@ -7,6 +7,7 @@ import type { INodeExecutionData } from 'n8n-workflow';
 
 import type { Simulator, SimulatorOptions } from '../simulator';
 import { createParams, errorMessage, runKling, startSim, withFastBackoff } from './support/kling';
+import { sleep } from './support/wait';
 
 type Json = Record<string, any>;
 
@@ -76,7 +77,7 @@ describe('a batch larger than the account parallel-task limit', () => {
 	it('keeps going when the limit drops in the middle of the batch (other workflows)', async () => {
 		await start({ parallelSlots: 4 });
 		const running = runBatch(10);
-		while (sim.stats().acceptedCreates < 4) await new Promise((resolve) => setTimeout(resolve, 10));
+		while (sim.stats().acceptedCreates < 4) await sleep(10);
 		sim.setParallelSlots(1);
 		const { output, error } = await running;
 		expect(error).toBeUndefined();
@@ -122,11 +123,11 @@ describe('items queued for a slot', () => {
 		const running = runBatch(3, {}, { abortSignal: controller.signal });
 		// The first burst (limit still unknown) sends all 3: one is accepted, two are refused. Once both
 		// refusals are in, nothing is on its way, so any create after the stop would be a new one.
-		while (sim.stats().rejectedCreates < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+		while (sim.stats().rejectedCreates < 2) await sleep(10);
 		const createsAtStop = sim.apiRequests('create').length;
 		controller.abort();
 		const { error } = await running;
-		await new Promise((resolve) => setTimeout(resolve, 200));
+		await sleep(200);
 		expect(sim.apiRequests('create')).toHaveLength(createsAtStop);
 		const description = (error as { description?: string }).description ?? '';
 		const created = sim.apiRequests('create').find((request) => request.taskId && !request.rejectedForLimit)!;

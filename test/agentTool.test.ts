@@ -8,6 +8,7 @@ import type { INodeType } from 'n8n-workflow';
 import { KlingOmniImage } from '../nodes/KlingOmniImage/KlingOmniImage.node';
 import type { Simulator } from '../simulator';
 import { createParams, errorMessage, FAST, runKling, startSim } from './support/kling';
+import { sleep } from './support/wait';
 
 let sim: Simulator;
 
@@ -53,7 +54,7 @@ describe('as an agent tool the node gives the model short JSON, one item per tas
 	test('a failed task read with Get Task: the reason', async () => {
 		const created = await runTool(createParams({ prompt: 'FAIL this one', waitForCompletion: false }));
 		const taskId = created.output[0][0].json.task_id as string;
-		await new Promise((r) => setTimeout(r, 500));
+		await sleep(500);
 		const result = await runTool({ operation: 'getTask', taskId });
 		expect(result.output[0][0].json).toMatchObject({
 			task_id: taskId,

@@ -13,6 +13,7 @@ import type { RecordedRequest, Simulator, TaskRecord } from '../simulator';
 import { binaryToBuffer } from './harness';
 import { getBinarySetup } from './harness/binary';
 import { createParams, runKling, startSim } from './support/kling';
+import { sleep } from './support/wait';
 
 let sim: Simulator;
 beforeAll(async () => {
@@ -120,7 +121,7 @@ describe('Batch: create all, poll all together, download each as it succeeds', (
 		const created = await runKling(sim, batchParams({}, { waitForCompletion: false }), { inputItems: promptItems(prompts) });
 		expect(created.error).toBeUndefined();
 		const taskItems = created.output[0].map((item) => ({ json: { task_id: item.json.task_id } }));
-		await new Promise((resolve) => setTimeout(resolve, 400)); // the tasks (300 ms) are done
+		await sleep(400); // the tasks (300 ms) are done
 
 		// A poll interval far longer than the run may take: it finishes only if the first round is at once.
 		const before = Date.now();

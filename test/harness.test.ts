@@ -27,6 +27,7 @@ import {
 	runNode,
 	withExecuteFunctions,
 } from './harness';
+import { sleep } from './support/wait';
 
 // ---------------------------------------------------------------------------
 // Loopback server
@@ -331,7 +332,7 @@ describe('harness', () => {
 	it('wires abortSignal to getExecutionCancelSignal (aborts in-flight requests)', async () => {
 		const controller = new AbortController();
 		const run = runNode({ ...base(), abortSignal: controller.signal, parameters: { action: 'auth', path: '/hang' } });
-		await new Promise((resolve) => setTimeout(resolve, 100));
+		await sleep(100);
 		controller.abort();
 
 		const { error } = await run;

@@ -18,6 +18,7 @@ import {
 	startSim,
 	withFastBackoff,
 } from './support/kling';
+import { sleep } from './support/wait';
 
 /** Seeded tasks (created straight at the simulator) finish at once. */
 const SEED = 'seed: finishes at once';
@@ -169,7 +170,7 @@ describe('defect 1: two items with the same task id', () => {
 				{ operation: 'waitForCompletion', options: { pollInterval: 30, maxWaitTime: 600 } },
 				{ inputItems: [{ json: { task_id: taskId } }, { json: { task_id: taskId } }], continueOnFail: true, abortSignal: controller.signal },
 			);
-			while (slow.apiRequests('query').length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+			while (slow.apiRequests('query').length === 0) await sleep(20);
 			const stoppedAt = Date.now();
 			controller.abort();
 			const { output } = await running;
@@ -198,7 +199,7 @@ describe('defect 2: redirects never carry the API key to another host', () => {
 			`CometAPI answered the query of task ${taskId} with a redirect (HTTP 302) to ${echo.host}:${echo.port}, which was not followed [item 0]`,
 		);
 		expect((result.error as { description?: string }).description).toMatch(/Base URL/);
-		await new Promise((resolve) => setTimeout(resolve, 300));
+		await sleep(300);
 		expectNothingAtEcho(result);
 		expect(sim.apiRequests('query')).toHaveLength(1);
 		expect(ms).toBeLessThan(5000);
@@ -219,7 +220,7 @@ describe('defect 2: redirects never carry the API key to another host', () => {
 		expect(errorMessage(result.error)).toMatch(
 			/^CometAPI answered the create request with a redirect \(HTTP 307\) to 127\.0\.0\.3:\d+, which was not followed \[item 0\]$/,
 		);
-		await new Promise((resolve) => setTimeout(resolve, 300));
+		await sleep(300);
 		expectNothingAtEcho(result);
 		expect(sim.apiRequests('create')).toHaveLength(1);
 		expect(sim.tasks.size).toBe(0);
@@ -504,8 +505,8 @@ describe('stopping a run during queued creates', () => {
 			createParams({ prompt: '={{ $json.prompt }}', options: { ...QUICK, maxConcurrentRequests: 2 }, additionalFields: { generateExternalTaskId: true } }),
 			{ inputItems: [0, 1, 2].map((n) => ({ json: { prompt: `item ${n}` } })), abortSignal: controller.signal },
 		);
-		while (sim.apiRequests('create').length < 2) await new Promise((resolve) => setTimeout(resolve, 20));
-		await new Promise((resolve) => setTimeout(resolve, 200));
+		while (sim.apiRequests('create').length < 2) await sleep(20);
+		await sleep(200);
 		controller.abort();
 		const { error } = await running;
 		const text = `${errorMessage(error)} ${(error as { description?: string }).description ?? ''}`;

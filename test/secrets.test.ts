@@ -12,6 +12,7 @@ import type * as Support from './support/kling';
 import type { INodeParameters } from 'n8n-workflow';
 
 import type { Fault, Simulator } from '../simulator';
+import { sleep } from './support/wait';
 
 // n8n builds its logger once, from the environment: log everything, so nothing escapes the scan.
 // Set before the harness (and so n8n-core) is loaded.
@@ -229,9 +230,9 @@ describe('stopping the workflow ends the node within about a second', () => {
 		const deadline = Date.now() + 10_000;
 		while (!ready()) {
 			if (Date.now() > deadline) throw new Error('the node never reached the waiting state');
-			await new Promise((resolve) => setTimeout(resolve, 20));
+			await sleep(20);
 		}
-		await new Promise((resolve) => setTimeout(resolve, 200));
+		await sleep(200);
 		const stoppedAt = Date.now();
 		controller.abort();
 		const result = await running;

@@ -8,6 +8,7 @@ import {
 	Simulator,
 	SimulatorOptions,
 } from '../simulator';
+import { sleep } from './support/wait';
 
 const CREATE = '/kling/v1/images/omni-image';
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -110,7 +111,7 @@ describe('simulator', () => {
 					data = (await query(real, id)).json.data;
 					if (seen[seen.length - 1] !== data.task_status) seen.push(data.task_status);
 					if (data.task_status === 'succeed') break;
-					await new Promise((r) => setTimeout(r, 20));
+					await sleep(20);
 				}
 				expect(['submitted', 'processing', 'succeed'].filter((s) => seen.includes(s))).toEqual(seen);
 				expect(seen[seen.length - 1]).toBe('succeed');
@@ -385,7 +386,7 @@ describe('simulator', () => {
 			sim.addFault({ route: 'create', type: 'delay', ms: 150 });
 			const started = Date.now();
 			const pending = create(sim, { prompt: 'p' });
-			await new Promise((r) => setTimeout(r, 50));
+			await sleep(50);
 			expect(sim.tasks.size).toBe(1);
 			const res = await pending;
 			expect(Date.now() - started).toBeGreaterThanOrEqual(140);
@@ -589,7 +590,7 @@ async function startReceiver(status: (n: number) => number = () => 200) {
 		async waitFor(count: number) {
 			for (let waited = 0; received.length < count; waited += 10) {
 				if (waited > 10_000) throw new Error(`receiver: ${received.length} of ${count} requests`);
-				await new Promise((r) => setTimeout(r, 10));
+				await sleep(10);
 			}
 			return received;
 		},

@@ -1,6 +1,7 @@
 import type { Simulator } from '../simulator';
 import { binaryToBuffer } from './harness';
 import { createParams, errorMessage, FAST, runKling, startSim } from './support/kling';
+import { sleep } from './support/wait';
 
 let sim: Simulator;
 beforeAll(async () => {
@@ -20,7 +21,7 @@ async function createTasks(count: number, overrides = {}) {
 
 async function untilStatus(taskId: string, status: string) {
 	for (let tries = 0; tries < 100 && sim.taskStatus(taskId) !== status; tries++) {
-		await new Promise((resolve) => setTimeout(resolve, 20));
+		await sleep(20);
 	}
 }
 
@@ -177,7 +178,7 @@ describe('Wait for Completion', () => {
 			const { output } = await runKling(slow, createParams({ waitForCompletion: false }));
 			const controller = new AbortController();
 			const started = Date.now();
-			const stopping = new Promise((resolve) => setTimeout(resolve, 500)).then(() => controller.abort());
+			const stopping = sleep(500).then(() => controller.abort());
 			const { error } = await runKling(slow, { operation: 'waitForCompletion', options: { pollInterval: 20 } }, { inputItems: output[0], abortSignal: controller.signal });
 			await stopping;
 			expect(error).toBeDefined();

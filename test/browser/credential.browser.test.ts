@@ -5,7 +5,8 @@
  * when it opens and when it is saved, and offers Retry. The good key is the one `npm start` imported (the
  * simulator's); the wrong key is typed into a new credential from the node's credential list.
  */
-import { Editor, sleep, until } from './editor';
+import { sleep, until } from '../support/wait';
+import { Editor } from './editor';
 
 const CREDENTIAL_NAME = 'CometAPI account';
 const KEEP_CREDENTIAL_ID = 'cometApiKlingCred1';

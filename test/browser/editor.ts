@@ -13,6 +13,8 @@ import * as path from 'node:path';
 import type { Browser, ElementHandle, Page } from 'puppeteer-core';
 import puppeteer from 'puppeteer-core';
 
+import { sleep, until } from '../support/wait';
+
 export const SCREENSHOT_DIR = path.resolve(__dirname, '..', '..', '.ci-results', 'screenshots');
 export const NODE_TITLE = 'Kling Omni Image (CometAPI)';
 export const CREATE_ACTION = 'Create an omni image';
@@ -30,20 +32,6 @@ export function browserState(): BrowserState {
 	const file = process.env.KLING_BROWSER_STATE;
 	if (!file) throw new Error('KLING_BROWSER_STATE is not set: run these tests with `npm run test:browser`');
 	return JSON.parse(fs.readFileSync(file, 'utf8'));
-}
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `check` until it returns something truthy; the error names what was awaited and the last value. */
-export async function until<T>(what: string, check: () => Promise<T>, timeoutMs = 20000): Promise<NonNullable<T>> {
-	const deadline = Date.now() + timeoutMs;
-	let last: T | undefined;
-	for (;;) {
-		last = await check();
-		if (last) return last as NonNullable<T>;
-		if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${JSON.stringify(last)})`);
-		await sleep(200);
-	}
 }
 
 export class Editor {

@@ -3,7 +3,8 @@
  * default first, then a natural order), the Prompt placeholder as text, and the Operation list with n8n's
  * "Custom API Call" last, whose notice sends the user to an HTTP Request node.
  */
-import { Editor, until } from './editor';
+import { until } from '../support/wait';
+import { Editor } from './editor';
 
 let editor: Editor;
 

@@ -4,7 +4,8 @@
  * Example 1 as the README tells a user to run it: open it, press "Execute workflow", open "Create Omni Image"
  * and look at its output's Binary tab, then view an image.
  */
-import { Editor, until } from './editor';
+import { until } from '../support/wait';
+import { Editor } from './editor';
 
 const WORKFLOW_ID = 'klingOmniExample1';
 const KLING_NODE = 'Create Omni Image';

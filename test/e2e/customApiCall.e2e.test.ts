@@ -13,6 +13,7 @@
 import { startEchoServer } from '../../simulator';
 import type { EchoServer } from '../../simulator';
 import { describeRun, E2EInstance, ExecResult } from './harness';
+import { sleep } from '../support/wait';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const examples = require('../../scripts/lib/examples');
@@ -75,7 +76,7 @@ beforeAll(async () => {
 	});
 	taskId = ((await created.json()) as { data: { task_id: string } }).data.task_id;
 	const deadline = Date.now() + 20_000;
-	while (e2e.sim.taskStatus(taskId) !== 'succeed' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+	while (e2e.sim.taskStatus(taskId) !== 'succeed' && Date.now() < deadline) await sleep(100);
 	await e2e.instance.importCredentials([
 		{
 			...RESTRICTED_CREDENTIAL,
