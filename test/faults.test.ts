@@ -19,6 +19,8 @@ import {
 import { createReferencePng, startSimulator, type Fault, type Simulator } from '../simulator';
 import { binaryToBuffer } from './harness';
 import { API_KEY, createParams, errorMessage, runKling, startSim, withFastBackoff } from './support/kling';
+import { freePort } from './support/net';
+import { sleep } from './support/wait';
 
 /** Seeded tasks (created directly, not by the node) finish at once; SEED_FAIL ones fail. */
 const SEED = 'seed: finishes at once';
@@ -113,14 +115,6 @@ function retryAfterZero(status: number, times = 1): Fault {
 	return { route: 'query', type: 'status', status, headers: { 'Retry-After': '0' }, times };
 }
 
-
-async function freePort(): Promise<number> {
-	const server = createServer();
-	await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-	const { port } = server.address() as AddressInfo;
-	await new Promise((resolve) => server.close(resolve));
-	return port;
-}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -584,7 +578,7 @@ describe('task query answers that are final', () => {
 	it('a task created by the node that fails while being polled: one create, the reason, the other item completes', async () => {
 		const running = createTwo({}, {}, true);
 		// Fail item 0's task while the node waits for its first poll round.
-		while (createsOf('item 0').length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+		while (createsOf('item 0').length === 0) await sleep(10);
 		const taskId = createsOf('item 0')[0].taskId!;
 		sim.failTask(taskId, 'Internal generation error');
 		const { output, error } = await running;
@@ -615,7 +609,7 @@ describe('create and wait through query and download faults', () => {
 	it('a download that cannot succeed is not paid for again: one create, an error naming the task', async () => {
 		const running = createTwo({}, {}, true);
 		// Expire item 0's images as soon as its task exists: the download then answers 404.
-		while (createsOf('item 0').length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+		while (createsOf('item 0').length === 0) await sleep(10);
 		const taskId = createsOf('item 0')[0].taskId!;
 		sim.expireImages({ taskId });
 		const { output, error } = await running;

@@ -7,11 +7,12 @@ import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { freePort } from '../support/net';
+import { sleep, until } from '../support/wait';
 import { e2eState, EXAMPLES, KLING_NODE_TYPE } from './harness';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const host = require('../../scripts/lib/n8n-host');
-const { freePort } = require('../../scripts/lib/n8n-instance');
 const AGENT_EXAMPLE_ID: string = require('../../scripts/lib/examples').AGENT_EXAMPLE.id;
 const CALLBACK_EXAMPLES = require('../../scripts/lib/examples').CALLBACK_EXAMPLES;
 /* eslint-enable @typescript-eslint/no-require-imports */
@@ -28,13 +29,14 @@ let base: string;
 let cookie = '';
 let demoDir: string;
 
+/** Polls `check` while `npm start` runs; stops at once when it exited, and a timeout shows its output. */
 async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
-	const deadline = Date.now() + timeoutMs;
-	while (!(await check())) {
-		if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\nstdout: ${stdout}\nstderr: ${stderr.slice(-4000)}`);
+	const checkWhileRunning = async () => {
+		if (await check()) return true;
 		if (child.exitCode !== null) throw new Error(`npm start exited (${child.exitCode}) while waiting for ${what}:\n${stderr.slice(-4000)}`);
-		await new Promise((r) => setTimeout(r, 250));
-	}
+		return false;
+	};
+	await until(what, checkWhileRunning, timeoutMs, { everyMs: 250, explain: () => `stdout: ${stdout}\nstderr: ${stderr.slice(-4000)}` });
 }
 
 async function api(method: string, url: string, body?: unknown): Promise<any> {
@@ -89,7 +91,7 @@ beforeAll(async () => {
 afterAll(async () => {
 	if (child && child.exitCode === null && child.signalCode === null) {
 		child.kill('SIGINT');
-		await Promise.race([exited, new Promise((r) => setTimeout(r, 30000))]);
+		await Promise.race([exited, sleep(30000)]);
 		if (child.exitCode === null) child.kill('SIGKILL');
 	}
 });

@@ -8,10 +8,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describeRun, E2EInstance } from './harness';
 import { expectForgedAndMalformedRefused, postJson } from '../support/callbacks';
+import { freePort } from '../support/net';
+import { sleep, until } from '../support/wait';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const examples = require('../../scripts/lib/examples');
-const { freePort } = require('../../scripts/lib/n8n-instance');
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 const N = 10;
@@ -56,12 +57,9 @@ async function triggerItems(executionId: number): Promise<any[]> {
 	return data.resultData.runData['Kling Omni Image Trigger'][0].data.main[0];
 }
 
-async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 90_000): Promise<void> {
-	const deadline = Date.now() + timeoutMs;
-	while (!(await check())) {
-		if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${server?.output().slice(-3000)}`);
-		await new Promise((resolve) => setTimeout(resolve, 300));
-	}
+/** Polls `check` for up to 90 s; a timeout shows the end of n8n's output. */
+async function waitFor(what: string, check: () => Promise<boolean> | boolean): Promise<void> {
+	await until(what, check, 90_000, { everyMs: 300, explain: () => server?.output().slice(-3000) ?? '' });
 }
 
 async function startN8n(): Promise<void> {
@@ -167,7 +165,7 @@ test('every task starts the trigger workflow once, and its images are written on
 		return runs.length >= N && runs.every((run) => run.stoppedAt);
 	});
 	// Repeats and late duplicates have had time to start something; they must not have.
-	await new Promise((resolve) => setTimeout(resolve, 2000));
+	await sleep(2000);
 	const runs = await executions(TRIGGER_ID);
 	expect(runs).toHaveLength(N);
 	expect(runs.map((run) => [run.mode, run.status])).toEqual(runs.map(() => ['webhook', 'success']));
@@ -224,7 +222,7 @@ test('concurrent repeats of a new task\'s final callback start one execution', a
 	expect(answers.map((a) => a.status)).toEqual(answers.map(() => 200));
 	expect(answers.filter((a) => a.body.started === true)).toHaveLength(1);
 	await waitFor('its execution', async () => (await executions(TRIGGER_ID)).length > before);
-	await new Promise((resolve) => setTimeout(resolve, 1500));
+	await sleep(1500);
 	expect((await executions(TRIGGER_ID)).length).toBe(before + 1);
 	createdIds.push(taskId);
 });
@@ -236,7 +234,7 @@ test('after n8n restarts, a repeated final callback starts nothing', async () =>
 	const finals = e2e.sim.callbacks().filter((c) => c.kind === 'status' && c.taskStatus === 'succeed');
 	const answers = await Promise.all(finals.slice(0, 4).map(async (c) => await postJson(triggerUrl, c.body)));
 	for (const answer of answers) expect(answer).toEqual({ status: 200, body: expect.objectContaining({ started: false, reason: 'already handled' }) });
-	await new Promise((resolve) => setTimeout(resolve, 1500));
+	await sleep(1500);
 	expect((await executions(TRIGGER_ID)).length).toBe(before);
 }, 3 * 60 * 1000);
 
