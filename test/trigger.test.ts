@@ -12,14 +12,19 @@ import { CometApiKlingApi } from '../credentials/CometApiKlingApi.credentials';
 import { KlingOmniImage } from '../nodes/KlingOmniImage/KlingOmniImage.node';
 import { MAX_CALLBACK_BYTES } from '../nodes/KlingOmniImageTrigger/callback';
 import { KlingOmniImageTrigger } from '../nodes/KlingOmniImageTrigger/KlingOmniImageTrigger.node';
+import type { RecheckPolicy } from '../nodes/KlingOmniImageTrigger/handleCallback';
 import { STATIC_DATA_KEY, MARK_RETENTION_MS, TaskLedger } from '../nodes/KlingOmniImageTrigger/ledger';
 import { DEFAULT_RETRY_POLICY } from '../nodes/shared/request/retry';
 import type { Simulator } from '../simulator';
 import { binaryToBuffer } from './harness';
-import { WebhookTrigger, type WebhookCallResult } from './harness/webhook';
+import { WebhookTrigger, type WebhookCallResult, type WebhookRequest } from './harness/webhook';
 import { API_KEY, createParams, runKling, startSim } from './support/kling';
 
 const FAST_RETRY = { ...DEFAULT_RETRY_POLICY, baseDelayMs: 5, maxDelayMs: 20 };
+/** Re-checks of a lagging query, short for tests: their count is what is asserted. */
+export const FAST_RECHECK: RecheckPolicy = { delaysMs: [10, 20, 40] };
+/** The trigger's production path on an address nothing listens on: tasks get its token, callbacks go nowhere. */
+const UNREACHABLE_TRIGGER_URL = 'http://127.0.0.1:9/webhook/5f1c0a8e-6b1d-4f57-9a43-1c2b3d4e5f60/kling';
 
 let sim: Simulator;
 beforeAll(async () => {
@@ -30,7 +35,7 @@ afterAll(async () => await sim.close());
 
 function newTrigger(parameters: INodeParameters = {}, more: Partial<ConstructorParameters<typeof WebhookTrigger>[0]> = {}, ledger = new TaskLedger()) {
 	return new WebhookTrigger({
-		nodeType: new KlingOmniImageTrigger(FAST_RETRY, ledger),
+		nodeType: new KlingOmniImageTrigger(FAST_RETRY, ledger, FAST_RECHECK),
 		credentialType: new CometApiKlingApi(),
 		credentials: { apiKey: API_KEY, baseUrl: sim.apiUrl },
 		parameters,
@@ -63,7 +68,7 @@ async function serve(trigger: WebhookTrigger): Promise<{ url: string; close(): P
 						return;
 					}
 				}
-				const result = await trigger.call({ body, rawBody, headers });
+				const result = await trigger.call({ body, rawBody, headers, url: req.url });
 				res.writeHead(result.status ?? 500, { 'content-type': 'application/json' });
 				res.end(JSON.stringify(result.body ?? { message: 'no answer' }));
 			})();
@@ -122,8 +127,20 @@ async function taskData(taskId: string): Promise<IDataObject> {
 	return data;
 }
 
+/** The Callback URL the task was created with (its token included), as the simulator calls it. */
+function callbackUrlOf(taskId: string): string {
+	const record = sim.callbacks().find((c) => c.taskId === taskId && c.kind === 'status');
+	if (!record) throw new Error(`no callback recorded for task ${taskId}`);
+	return record.url;
+}
+
+/** One callback for the task, to the URL it was created with. */
+async function deliver(trigger: WebhookTrigger, taskId: string, request: WebhookRequest = {}): Promise<WebhookCallResult> {
+	return await trigger.call({ body: await taskData(taskId), ...request, url: callbackUrlOf(taskId) });
+}
+
 async function finishedTask(overrides: IDataObject = {}): Promise<string> {
-	const [taskId] = await createWithCallback('http://127.0.0.1:9/unused', 1, overrides);
+	const [taskId] = await createWithCallback(UNREACHABLE_TRIGGER_URL, 1, overrides);
 	await until('the task to finish', () => ['succeed', 'failed'].includes(sim.taskStatus(taskId)));
 	return taskId;
 }
@@ -198,7 +215,7 @@ describe('a task created with the trigger\'s URL as callback', () => {
 		const taskId = await finishedTask();
 		const trigger = newTrigger({ downloadImages: false });
 		const data = await taskData(taskId);
-		const result = await trigger.call({ body: { code: 0, message: 'SUCCEED', data } });
+		const result = await trigger.call({ body: { code: 0, message: 'SUCCEED', data }, url: callbackUrlOf(taskId) });
 		expect(result.status).toBe(200);
 		expect(result.started).toBe(true);
 		expect(result.items.map((item) => item.json.task_id)).toEqual([taskId]);
@@ -210,16 +227,16 @@ describe('a task created with the trigger\'s URL as callback', () => {
 		const taskId = await finishedTask();
 		const text = JSON.stringify(await taskData(taskId));
 		const trigger = newTrigger({ downloadImages: false });
-		const asText = await trigger.call({ body: text, rawBody: text, headers: { 'content-type': 'text/plain' } });
+		const asText = await trigger.call({ body: text, rawBody: text, headers: { 'content-type': 'text/plain' }, url: callbackUrlOf(taskId) });
 		expect(asText.started).toBe(true);
-		const again = await newTrigger({ downloadImages: false }).call({ body: {}, rawBody: text, headers: { 'content-type': '' } });
+		const again = await newTrigger({ downloadImages: false }).call({ body: {}, rawBody: text, headers: { 'content-type': '' }, url: callbackUrlOf(taskId) });
 		expect(again.started).toBe(true);
 	});
 
 	it('outputs one item per task with numbered binary fields when asked, like the action node', async () => {
 		const taskId = await finishedTask({ n: 3 });
 		const trigger = newTrigger({ options: { outputMode: 'taskPerItem', binaryPropertyName: 'image' } });
-		const result = await trigger.call({ body: await taskData(taskId) });
+		const result = await deliver(trigger, taskId);
 		expect(result.items).toHaveLength(1);
 		expect(Object.keys(result.items[0].binary ?? {})).toEqual(['image_0', 'image_1', 'image_2']);
 		expect(result.items[0].json.binary_properties).toEqual(['image_0', 'image_1', 'image_2']);
@@ -228,15 +245,16 @@ describe('a task created with the trigger\'s URL as callback', () => {
 	it('outputs a failed task as an item with its reason, without downloading', async () => {
 		const failing = await startSim({ taskPlan: () => ({ outcome: 'failed', failReason: 'Content filter: rejected (simulated)' }) });
 		try {
-			const created = await runKling(failing, createParams({ waitForCompletion: false }));
+			const created = await runKling(failing, createParams({ waitForCompletion: false, additionalFields: { callbackUrl: UNREACHABLE_TRIGGER_URL } }));
 			const taskId = created.output[0][0].json.task_id as string;
 			await until('the task to fail', () => failing.taskStatus(taskId) === 'failed');
 			const trigger = new WebhookTrigger({
-				nodeType: new KlingOmniImageTrigger(FAST_RETRY, new TaskLedger()),
+				nodeType: new KlingOmniImageTrigger(FAST_RETRY, new TaskLedger(), FAST_RECHECK),
 				credentialType: new CometApiKlingApi(),
 				credentials: { apiKey: API_KEY, baseUrl: failing.apiUrl },
 			});
-			const result = await trigger.call({ body: { task_id: taskId, task_status: 'failed' } });
+			const url = failing.callbacks().find((c) => c.taskId === taskId)!.url;
+			const result = await trigger.call({ body: { task_id: taskId, task_status: 'failed' }, url });
 			expect(result.status).toBe(200);
 			expect(result.items).toHaveLength(1);
 			expect(result.items[0].json).toMatchObject({
@@ -253,7 +271,7 @@ describe('a task created with the trigger\'s URL as callback', () => {
 	it('answers before it downloads: a slow image server does not hold the callback', async () => {
 		const taskId = await finishedTask();
 		sim.addFault({ route: 'image', type: 'delay', ms: 1500 });
-		const result = await newTrigger().call({ body: await taskData(taskId) });
+		const result = await deliver(newTrigger(), taskId);
 		expect(result.status).toBe(200);
 		expect(result.answeredAfterMs!).toBeLessThan(1000);
 		expect(result.returnedAfterMs).toBeGreaterThanOrEqual(1500);
@@ -263,7 +281,7 @@ describe('a task created with the trigger\'s URL as callback', () => {
 	it('emits a download that fails after the answer as the task with the error, not as a crash', async () => {
 		const taskId = await finishedTask();
 		sim.expireImages({ status: 404, taskId });
-		const result = await newTrigger().call({ body: await taskData(taskId) });
+		const result = await deliver(newTrigger(), taskId);
 		expect(result.error).toBeUndefined();
 		expect(result.items).toHaveLength(1);
 		expect(result.items[0].json).toMatchObject({ task_id: taskId, status: 'succeed' });
@@ -272,40 +290,47 @@ describe('a task created with the trigger\'s URL as callback', () => {
 });
 
 describe('callbacks that are not trusted', () => {
-	it('a forged success for an unknown task: 404, one query, nothing started, the forged image never fetched', async () => {
+	it('a forged success at the trigger\'s URL without a task\'s token: 403, no query, nothing started, the forged image never fetched', async () => {
 		const trigger = newTrigger();
 		const server = await serve(trigger);
 		try {
-			const record = await sim.sendForgedCallback(server.url);
-			expect(record.responseStatus).toBe(404);
+			const [taskId] = await createWithCallback(server.url, 1);
+			for (const forged of [await sim.sendForgedCallback(server.url), await sim.sendForgedCallback(server.url, { taskId, wrapped: true })]) {
+				expect(forged.responseStatus).toBe(403);
+			}
 			expect(startedCalls(trigger)).toHaveLength(0);
-			expect(sim.apiRequests('query')).toHaveLength(1);
+			expect(queriesOf(taskId)).toHaveLength(0);
 			expect(sim.imageRequests()).toHaveLength(0);
-			const wrapped = await sim.sendForgedCallback(server.url, { wrapped: true });
-			expect(wrapped.responseStatus).toBe(404);
-			expect(startedCalls(trigger)).toHaveLength(0);
 		} finally {
 			await server.close();
 		}
 	});
 
-	it('a forged early success for a running task: checked, nothing started; the real final status still is', async () => {
-		const trigger = newTrigger();
+	it('a forged early success at the task\'s own URL: re-checked, 503, nothing started; the real final status still is', async () => {
+		const slow = await startSim({ taskDurationMs: 1500, callbackRepeatDelayMs: 20, callbackRetryDelayMs: 20 });
+		const trigger = new WebhookTrigger({
+			nodeType: new KlingOmniImageTrigger(FAST_RETRY, new TaskLedger(), FAST_RECHECK),
+			credentialType: new CometApiKlingApi(),
+			credentials: { apiKey: API_KEY, baseUrl: slow.apiUrl },
+		});
 		const server = await serve(trigger);
 		try {
-			const [taskId] = await createWithCallback(server.url, 1);
-			const forged = await sim.sendForgedCallback(server.url, { taskId });
-			expect(forged.responseStatus).toBe(200);
-			expect(trigger.calls.find((c) => (c.body as IDataObject).task_id === taskId && c.body && (c.body as IDataObject).status)).toBeDefined();
+			const { output } = await runKling(slow, createParams({ waitForCompletion: false, additionalFields: { callbackUrl: server.url } }));
+			const taskId = output[0][0].json.task_id as string;
+			const url = slow.callbacks().find((c) => c.taskId === taskId)!.url;
+			const forged = await slow.sendForgedCallback(url, { taskId });
+			expect(forged.responseStatus).toBe(503);
 			expect(startedCalls(trigger)).toHaveLength(0);
-			await allCallbacksDone([taskId]);
+			// One look and one per re-check, all while the task was still running.
+			expect(slow.apiRequests('query')).toHaveLength(1 + FAST_RECHECK.delaysMs.length);
+			await until('the final callback', () => slow.callbacks().some((c) => c.taskId === taskId && c.kind === 'repeat' && c.ok));
+			await slow.flushCallbacks();
 			const started = startedCalls(trigger);
 			expect(started).toHaveLength(1);
 			expect((started[0].items[0].json.image as IDataObject).url).not.toContain('forged');
-			// The forged callback's check and the real final one's.
-			expect(queriesOf(taskId)).toHaveLength(2);
 		} finally {
 			await server.close();
+			await slow.close();
 		}
 	});
 
@@ -345,21 +370,21 @@ describe('callbacks that are not trusted', () => {
 		const body = await taskData(taskId);
 		sim.addFault({ route: 'query', type: 'status', status: 503, times: 3 });
 		const trigger = newTrigger({ downloadImages: false });
-		const first = await trigger.call({ body });
+		const first = await trigger.call({ body, url: callbackUrlOf(taskId) });
 		expect(first.status).toBe(503);
 		expect(first.started).toBe(false);
 		expect(JSON.stringify(first.body)).not.toContain('HTTP');
-		const retry = await trigger.call({ body });
+		const retry = await trigger.call({ body, url: callbackUrlOf(taskId) });
 		expect(retry.started).toBe(true);
 	});
 
 	it('the API key is in nothing the trigger answers or emits', async () => {
 		const trigger = newTrigger();
 		const taskId = await finishedTask();
-		await trigger.call({ body: await taskData(taskId) });
-		await trigger.call({ body: { task_id: 'nope-1', task_status: 'succeed' } });
+		await deliver(trigger, taskId);
+		await trigger.call({ body: { task_id: 'nope-1', task_status: 'succeed' }, url: callbackUrlOf(taskId) });
 		sim.addFault({ route: 'query', type: 'status', status: 401, code: 1002, message: 'Authorization is invalid' });
-		await trigger.call({ body: { task_id: taskId + '0', task_status: 'succeed' } });
+		await trigger.call({ body: { task_id: taskId + '0', task_status: 'succeed' }, url: callbackUrlOf(taskId) });
 		const seen = JSON.stringify({ calls: trigger.calls.map(({ status, body, items }) => ({ status, body, items })), data: trigger.storedStaticData });
 		expect(seen).not.toContain(API_KEY);
 		expect(sim.imageRequests().every((request) => !request.headers.authorization)).toBe(true);
@@ -369,12 +394,12 @@ describe('callbacks that are not trusted', () => {
 describe('once per task', () => {
 	it('concurrent repeats of many tasks\' final callbacks: each task once, one query each, every mark saved', async () => {
 		const taskIds = await Promise.all(Array.from({ length: 8 }, async () => await finishedTask()));
-		const bodies = await Promise.all(taskIds.map(async (id) => await taskData(id)));
+		const bodies = await Promise.all(taskIds.map(async (id) => ({ body: await taskData(id), url: callbackUrlOf(id) })));
 		const trigger = newTrigger();
 		// The first task verified downloads slowest, so its save comes last (in n8n: over the others').
 		sim.addFault({ route: 'image', type: 'delay', ms: 500 });
 		// 5 deliveries of each task's final callback, all 40 at once.
-		await Promise.all(bodies.flatMap((body) => Array.from({ length: 5 }, async () => await trigger.call({ body }))));
+		await Promise.all(bodies.flatMap((body) => Array.from({ length: 5 }, async () => await trigger.call(body))));
 		const started = startedCalls(trigger);
 		expect(started.map((c) => c.items[0].json.task_id).sort()).toEqual([...taskIds].sort());
 		for (const taskId of taskIds) expect(queriesOf(taskId)).toHaveLength(1);
@@ -385,11 +410,10 @@ describe('once per task', () => {
 
 	it('after a restart (a new process, static data from the database) a repeated callback starts nothing', async () => {
 		const taskId = await finishedTask();
-		const body = await taskData(taskId);
 		const before = newTrigger({ downloadImages: false });
-		expect((await before.call({ body })).started).toBe(true);
+		expect((await deliver(before, taskId)).started).toBe(true);
 		const after = newTrigger({ downloadImages: false }, { staticData: before.storedStaticData });
-		const repeat = await after.call({ body });
+		const repeat = await deliver(after, taskId);
 		expect(repeat.started).toBe(false);
 		expect((repeat.body as IDataObject).reason).toBe('already handled');
 		expect(queriesOf(taskId)).toHaveLength(1);
@@ -397,19 +421,18 @@ describe('once per task', () => {
 
 	it('what can repeat: a new process whose static data save was lost emits the task again', async () => {
 		const taskId = await finishedTask();
-		const body = await taskData(taskId);
-		expect((await newTrigger({ downloadImages: false }).call({ body })).started).toBe(true);
+		expect((await deliver(newTrigger({ downloadImages: false }), taskId)).started).toBe(true);
 		// Same static data as at the start (the save did not happen), new process memory.
-		expect((await newTrigger({ downloadImages: false }).call({ body })).started).toBe(true);
+		expect((await deliver(newTrigger({ downloadImages: false }), taskId)).started).toBe(true);
 	});
 
 	it('unknown and unfinished tasks are not marked: their later final callback starts the workflow', async () => {
 		const trigger = newTrigger({ downloadImages: false });
-		const [taskId] = await createWithCallback('http://127.0.0.1:9/unused', 1);
-		const early = await trigger.call({ body: { task_id: taskId, task_status: 'succeed' } });
+		const [taskId] = await createWithCallback(UNREACHABLE_TRIGGER_URL, 1);
+		const early = await trigger.call({ body: { task_id: taskId, task_status: 'succeed' }, url: callbackUrlOf(taskId) });
 		expect(early.started).toBe(false);
 		await until('the task to finish', () => sim.taskStatus(taskId) === 'succeed');
-		const final = await trigger.call({ body: await taskData(taskId) });
+		const final = await deliver(trigger, taskId);
 		expect(final.started).toBe(true);
 		expect(Object.keys(trigger.nodeStaticData()[STATIC_DATA_KEY] as IDataObject)).toEqual([taskId]);
 	});
@@ -417,7 +440,7 @@ describe('once per task', () => {
 	it('a test URL call (manual mode) is not written to static data', async () => {
 		const taskId = await finishedTask();
 		const trigger = newTrigger({ downloadImages: false }, { mode: 'manual' });
-		expect((await trigger.call({ body: await taskData(taskId) })).started).toBe(true);
+		expect((await deliver(trigger, taskId)).started).toBe(true);
 		expect(trigger.storedStaticData).toEqual({});
 	});
 

@@ -9,11 +9,13 @@ import type {
 } from 'n8n-workflow';
 import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
 
+import { tokenKey } from '../shared/callback/token';
 import { CREDENTIAL_TYPE, normalizeBaseUrl } from '../shared/contract';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../shared/request/retry';
 import { DOWNLOAD_OPTIONS, readImageOutputSettings } from '../shared/options/download';
+import { readRequestTimeoutMs, REQUEST_TIMEOUT_OPTION } from '../shared/options/request';
 import { secretRedactor } from '../shared/errors';
-import { handleCallback, type TriggerSettings } from './handleCallback';
+import { DEFAULT_RECHECK, handleCallback, type RecheckPolicy, type TriggerSettings } from './handleCallback';
 import { processLedger, type TaskLedger } from './ledger';
 
 /** The webhook path under n8n's `/webhook/<webhook id>/`. */
@@ -22,15 +24,11 @@ export const CALLBACK_PATH = 'kling';
 function readSettings(ctx: IWebhookFunctions): TriggerSettings {
 	const options = ctx.getNodeParameter('options', {}) as IDataObject;
 	const fail = (message: string) => new NodeOperationError(ctx.getNode(), message);
-	const timeout = options.requestTimeout === undefined || options.requestTimeout === '' ? 60 : Number(options.requestTimeout);
-	if (!Number.isFinite(timeout) || timeout < 1) {
-		throw fail(`Option "Request Timeout" must be a number of at least 1, got "${String(options.requestTimeout)}"`);
-	}
 	return {
 		downloadImages: ctx.getNodeParameter('downloadImages', true) as boolean,
 		emitUnfinished: options.emitUnfinished === true,
 		output: readImageOutputSettings(options, fail),
-		requestTimeoutMs: timeout * 1000,
+		requestTimeoutMs: readRequestTimeoutMs(options.requestTimeout, fail),
 	};
 }
 
@@ -47,32 +45,31 @@ const TRIGGER_OPTIONS: INodeProperties[] = [
 		description:
 			'Whether to also start the workflow for "submitted" and "processing" callbacks (checked with the API, once per task and status, without images)',
 	},
-	{
-		displayName: 'Request Timeout (Seconds)',
-		name: 'requestTimeout',
-		type: 'number' as const,
-		typeOptions: { minValue: 1 },
-		default: 60,
-		description: 'How long one image download may go without an answer',
-	},
+	REQUEST_TIMEOUT_OPTION,
 ].sort((a, b) => a.displayName.localeCompare(b.displayName));
 
 export class KlingOmniImageTrigger implements INodeType {
 	/**
-	 * n8n calls `webhook` with its own context as `this`; the retry policy and the ledger of emitted
-	 * tasks are closed over. n8n constructs the node once per process without arguments (the
-	 * process's ledger, the default policy); tests pass their own.
+	 * n8n calls `webhook` with its own context as `this`; the retry and re-check policies and the
+	 * ledger of emitted tasks are closed over. n8n constructs the node once per process without
+	 * arguments (the process's ledger, the default policies); tests pass their own.
 	 */
 	webhook: (this: IWebhookFunctions) => Promise<IWebhookResponseData>;
 
-	constructor(retryPolicy: RetryPolicy = DEFAULT_RETRY_POLICY, ledger: TaskLedger = processLedger) {
+	constructor(
+		retryPolicy: RetryPolicy = DEFAULT_RETRY_POLICY,
+		ledger: TaskLedger = processLedger,
+		recheck: RecheckPolicy = DEFAULT_RECHECK,
+	) {
 		this.webhook = async function (this: IWebhookFunctions) {
 			const credentials = await this.getCredentials(CREDENTIAL_TYPE);
 			return await handleCallback(this, {
 				...readSettings(this),
 				baseUrl: normalizeBaseUrl(credentials.baseUrl),
 				redact: secretRedactor(credentials.apiKey),
+				tokenKey: tokenKey(credentials.apiKey),
 				retryPolicy,
+				recheck,
 				ledger,
 			});
 		};

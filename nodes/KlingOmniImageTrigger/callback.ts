@@ -1,5 +1,7 @@
 import type { IDataObject } from 'n8n-workflow';
 
+import { readStatus } from '../shared/task/task';
+
 /**
  * A callback body is a few kilobytes (a task object with at most nine image URLs); anything much
  * larger is not from the provider and is refused before it is read any further.
@@ -9,11 +11,12 @@ export const MAX_CALLBACK_BYTES = 64 * 1024;
 /** Task ids as CometAPI and Kling issue them; anything else is refused before a request is sent. */
 const TASK_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 
-const FINAL_STATUSES = new Set(['succeed', 'failed']);
-
-/** What a callback says: only the task id is used for anything but routing, the rest is re-read from the API. */
+/**
+ * What a callback says: only the task id is used for anything but routing, the rest is re-read
+ * from the API. The status is read as the action node reads it ('unknown' when none is given).
+ */
 export type CallbackClaim =
-	| { ok: true; taskId: string; claimedStatus?: string }
+	| { ok: true; taskId: string; claimedStatus: string; externalTaskId?: string }
 	| { ok: false; httpStatus: number; message: string };
 
 /** The parts of n8n's request the trigger reads. */
@@ -21,6 +24,10 @@ export interface CallbackRequest {
 	body?: unknown;
 	rawBody?: Buffer;
 	headers: Record<string, string | string[] | undefined>;
+	query?: Record<string, unknown>;
+	/** The path the caller used, with its query (Express keeps it in originalUrl). */
+	originalUrl?: string;
+	url?: string;
 }
 
 function refuse(httpStatus: number, message: string): CallbackClaim {
@@ -75,10 +82,9 @@ export function readCallback(request: CallbackRequest): CallbackClaim {
 	const taskId = typeof rawId === 'string' || typeof rawId === 'number' ? String(rawId).trim() : '';
 	if (!taskId) return refuse(400, 'The callback names no task_id');
 	if (!TASK_ID_PATTERN.test(taskId)) return refuse(400, 'The callback\'s task_id is not a task ID');
-	const status = typeof task.task_status === 'string' ? task.task_status.trim() : undefined;
-	return { ok: true, taskId, claimedStatus: status || undefined };
-}
-
-export function isFinalStatus(status: string | undefined): boolean {
-	return status !== undefined && FINAL_STATUSES.has(status);
+	const claimedStatus = readStatus(typeof task.task_status === 'string' ? task.task_status : undefined);
+	const info = isObject(task.task_info) ? task.task_info : {};
+	const external = info.external_task_id;
+	const externalTaskId = typeof external === 'string' || typeof external === 'number' ? String(external) : undefined;
+	return { ok: true, taskId, claimedStatus, externalTaskId };
 }

@@ -1,15 +1,25 @@
 import type { IDataObject, INodeExecutionData, IWebhookFunctions, IWebhookResponseData } from 'n8n-workflow';
 
 import { queryTask } from '../shared/api/client';
+import type { TokenKey } from '../shared/callback/token';
 import { CometApiError } from '../shared/errors/api';
 import { downloadTaskImages } from '../shared/images/download';
 import type { ImageOutputSettings } from '../shared/options/download';
+import { pause } from '../shared/request/pause';
 import type { RetryPolicy } from '../shared/request/retry';
 import { createRequestSession } from '../shared/request/session';
 import { imageItems, taskItem } from '../shared/task/output';
-import { isTerminal, normalizeTask, type KlingTask } from '../shared/task/task';
-import { isFinalStatus, readCallback, type CallbackRequest } from './callback';
-import type { TaskLedger } from './ledger';
+import {
+	hasUnknownStatus,
+	isFinalStatus,
+	isTerminal,
+	isUnfinishedStatus,
+	normalizeTask,
+	type KlingTask,
+} from '../shared/task/task';
+import { allows, isExpired, readAccess, refusal } from './access';
+import { readCallback, type CallbackRequest } from './callback';
+import { droppedThrough, MARK_RETENTION_MS, type TaskLedger } from './ledger';
 
 export interface TriggerSettings {
 	downloadImages: boolean;
@@ -18,8 +28,23 @@ export interface TriggerSettings {
 	requestTimeoutMs: number;
 }
 
+/**
+ * How long a callback that says "final" waits for the query to agree: the provider updates a task
+ * in one place and serves queries from another, so for a moment the query may still say
+ * "processing", or not know a brand-new task. The waits between the re-checks, in order.
+ */
+export interface RecheckPolicy {
+	delaysMs: number[];
+}
+
+/** Five more looks within about 15 seconds, then an answer that invites a retry. */
+export const DEFAULT_RECHECK: RecheckPolicy = { delaysMs: [1_000, 2_000, 3_000, 4_000, 5_000] };
+
 export interface CallbackSettings extends TriggerSettings {
 	baseUrl: string;
+	/** Checks callback tokens; derived from the API key. */
+	tokenKey: TokenKey;
+	recheck: RecheckPolicy;
 	/** Scrubs the API key out of provider texts before they reach logs or output. */
 	redact: (text: string) => string;
 	retryPolicy: RetryPolicy;
@@ -75,7 +100,7 @@ function staticDataOf(ctx: IWebhookFunctions): IDataObject | undefined {
 	return ctx.getWorkflowStaticData('node');
 }
 
-type Verified = { ok: true; task: KlingTask } | { ok: false; status: number; message: string };
+type Verified = { ok: true; task: KlingTask } | { ok: false; status: number; message: string; notFound?: boolean };
 
 /** Reads the task from the API with the credential: the only source of what is emitted. */
 async function verify(ctx: IWebhookFunctions, settings: CallbackSettings, taskId: string): Promise<Verified> {
@@ -91,11 +116,34 @@ async function verify(ctx: IWebhookFunctions, settings: CallbackSettings, taskId
 	} catch (error) {
 		ctx.logger.warn(`Kling trigger: could not verify task ${taskId}: ${(error as Error).message}`);
 		if (error instanceof CometApiError && error.taskNotFound) {
-			return { ok: false, status: 404, message: `CometAPI does not know task ${taskId}` };
+			return { ok: false, status: 404, message: `CometAPI does not know task ${taskId}`, notFound: true };
 		}
 		// The provider retries a failed delivery; the error itself is not for an unauthenticated caller.
 		return { ok: false, status: 503, message: `Could not check task ${taskId} with CometAPI; try again later` };
 	}
+}
+
+/** Whether another look may change the answer: the query may lag a final callback. */
+function lagging(verified: Verified): boolean {
+	return verified.ok ? !isTerminal(verified.task) : verified.notFound === true;
+}
+
+/**
+ * Queries a task that its callback calls final; while the query does not agree yet, looks again
+ * after each of the policy's waits. Returns the last answer.
+ */
+async function verifyFinal(ctx: IWebhookFunctions, settings: CallbackSettings, taskId: string): Promise<Verified> {
+	let verified = await verify(ctx, settings, taskId);
+	for (const delayMs of settings.recheck.delaysMs) {
+		if (!lagging(verified)) break;
+		await pause(delayMs);
+		verified = await verify(ctx, settings, taskId);
+	}
+	return verified;
+}
+
+function waitedSeconds(settings: CallbackSettings): number {
+	return Math.round(settings.recheck.delaysMs.reduce((sum, ms) => sum + ms, 0) / 1000);
 }
 
 /** What Get Task with Download Images outputs for the task; a failed download is an item with its reason. */
@@ -149,13 +197,23 @@ async function handle(
 	settings: CallbackSettings,
 	staticData: IDataObject | undefined,
 ): Promise<IWebhookResponseData> {
-	const claim = readCallback(ctx.getRequestObject() as unknown as CallbackRequest);
+	const request = ctx.getRequestObject() as unknown as CallbackRequest;
+	const claim = readCallback(request);
 	if (!claim.ok) return refuse(ctx, claim.httpStatus, claim.message);
 	const { taskId, claimedStatus } = claim;
 
+	// Nothing is queried for a callback that cannot be for a task created for this trigger.
+	const access = readAccess(request);
+	if (!access.ok) return refuse(ctx, access.httpStatus, access.message);
+	if (claim.externalTaskId !== undefined && !allows(settings.tokenKey, access, claim.externalTaskId)) {
+		return refuse(ctx, refusal().httpStatus, refusal().message);
+	}
+	if (isExpired(access.token, Date.now(), MARK_RETENTION_MS, droppedThrough(staticData))) {
+		return refuse(ctx, 403, 'This callback\'s token is older than the tasks this trigger remembers: it starts nothing');
+	}
+
 	// A callback about an unfinished task is not worth a query unless unfinished statuses are wanted.
-	const claimsFinal = claimedStatus === undefined || isFinalStatus(claimedStatus);
-	if (!claimsFinal && !settings.emitUnfinished) {
+	if (isUnfinishedStatus(claimedStatus) && !settings.emitUnfinished) {
 		answer(ctx, 200, { received: true, task_id: taskId, started: false, reason: 'the task is not finished' });
 		return { noWebhookResponse: true };
 	}
@@ -168,21 +226,22 @@ async function handle(
 		return { noWebhookResponse: true };
 	}
 
-	const verified = await verify(ctx, settings, taskId);
+	const claimsFinal = isFinalStatus(claimedStatus);
+	const verified = claimsFinal ? await verifyFinal(ctx, settings, taskId) : await verify(ctx, settings, taskId);
 	if (!verified.ok) {
 		held.release();
+		if (claimsFinal && verified.notFound) return notConfirmed(ctx, settings, taskId, 'does not know the task yet');
 		return refuse(ctx, verified.status, verified.message);
 	}
 	const { task } = verified;
+	if (!allows(settings.tokenKey, access, task.external_task_id)) {
+		held.release();
+		return refuse(ctx, refusal().httpStatus, refusal().message);
+	}
 
 	if (!isTerminal(task)) {
 		held.release();
-		if (settings.emitUnfinished && ledger.markStatus(scope, taskId, task.status)) {
-			answer(ctx, 200, { received: true, task_id: taskId, status: task.status, started: true });
-			return started([taskItem(task, 0)]);
-		}
-		answer(ctx, 200, { received: true, task_id: taskId, status: task.status, started: false, reason: 'the task is not finished' });
-		return { noWebhookResponse: true };
+		return unfinished(ctx, settings, scope, task, claimsFinal);
 	}
 
 	// Marked before answering: from here on every repeat of this callback is a duplicate.
@@ -190,4 +249,35 @@ async function handle(
 	// Acknowledge first, then download: the provider may time out a slow answer.
 	answer(ctx, 200, { received: true, task_id: taskId, status: task.status, started: true });
 	return started(await taskOutput(ctx, settings, task));
+}
+
+/**
+ * The callback calls the task final and the query still does not, after every re-check: 503, so
+ * that a provider that retries deliveries sends it again (the fallback recipe covers one that does not).
+ */
+function notConfirmed(ctx: IWebhookFunctions, settings: CallbackSettings, taskId: string, what: string): IWebhookResponseData {
+	ctx.logger.warn(`Kling trigger: task ${taskId} was called final by its callback, but CometAPI ${what} after ${waitedSeconds(settings)} s`);
+	const res = ctx.getResponseObject() as unknown as CallbackResponse & { setHeader?(name: string, value: string): unknown };
+	res.setHeader?.('Retry-After', '30');
+	return refuse(ctx, 503, `CometAPI does not confirm that task ${taskId} is finished yet; try again later`);
+}
+
+/** A task the API reports as not finished: started only when unfinished statuses are wanted. */
+function unfinished(
+	ctx: IWebhookFunctions,
+	settings: CallbackSettings,
+	scope: string,
+	task: KlingTask,
+	claimsFinal: boolean,
+): IWebhookResponseData {
+	const taskId = task.task_id;
+	if (claimsFinal) return notConfirmed(ctx, settings, taskId, `still reports "${task.status}"`);
+	// A final word this node does not know must not be answered as "not finished" and forgotten.
+	if (hasUnknownStatus(task)) return notConfirmed(ctx, settings, taskId, `reports "${task.status}", a status this node does not know,`);
+	if (settings.emitUnfinished && isUnfinishedStatus(task.status) && settings.ledger.markStatus(scope, taskId, task.status)) {
+		answer(ctx, 200, { received: true, task_id: taskId, status: task.status, started: true });
+		return started([taskItem(task, 0)]);
+	}
+	answer(ctx, 200, { received: true, task_id: taskId, status: task.status, started: false, reason: 'the task is not finished' });
+	return { noWebhookResponse: true };
 }

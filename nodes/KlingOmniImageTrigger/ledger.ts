@@ -20,6 +20,17 @@ export const MAX_MARKS = 5000;
 /** Where static data keeps the marks: task id → time emitted (ms). */
 export const STATIC_DATA_KEY = 'emittedTasks';
 
+/**
+ * The newest emission time of a mark dropped to keep MAX_MARKS: a callback token issued before it
+ * may be for a task whose mark is gone, so it is refused (see access.ts).
+ */
+export const DROPPED_THROUGH_KEY = 'marksDroppedThrough';
+
+export function droppedThrough(staticData: IDataObject | undefined): number | undefined {
+	const value = staticData?.[DROPPED_THROUGH_KEY];
+	return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+}
+
 type Entry = { state: 'checking'; settled: Promise<void> } | { state: 'emitted'; at: number };
 
 export type Claim =
@@ -44,10 +55,17 @@ function marksIn(staticData: IDataObject | undefined): Record<string, number> {
 
 /** The newest marks within the retention time, at most MAX_MARKS of them. */
 function prune(marks: Array<[string, number]>, now: number): Array<[string, number]> {
-	return marks
-		.filter(([, at]) => now - at < MARK_RETENTION_MS)
-		.sort((a, b) => b[1] - a[1])
-		.slice(0, MAX_MARKS);
+	return recent(marks, now).slice(0, MAX_MARKS);
+}
+
+function recent(marks: Array<[string, number]>, now: number): Array<[string, number]> {
+	return marks.filter(([, at]) => now - at < MARK_RETENTION_MS).sort((a, b) => b[1] - a[1]);
+}
+
+/** The newest emission time among the marks within retention that MAX_MARKS leaves out. */
+function newestDropped(marks: Array<[string, number]>, now: number): number | undefined {
+	const dropped = recent(marks, now).slice(MAX_MARKS);
+	return dropped.length ? dropped[0][1] : undefined;
 }
 
 /** One process's record of the tasks each trigger (workflow + node) has emitted. */
@@ -140,7 +158,11 @@ export class TaskLedger {
 		const kept = prune([...merged], this.now());
 		const unchanged =
 			kept.length === Object.keys(loaded).length && kept.every(([taskId, at]) => loaded[taskId] === at);
-		if (!unchanged) staticData[STATIC_DATA_KEY] = Object.fromEntries(kept);
+		if (unchanged) return;
+		staticData[STATIC_DATA_KEY] = Object.fromEntries(kept);
+		const dropped = newestDropped([...merged], this.now());
+		const before = droppedThrough(staticData);
+		if (dropped !== undefined && (before === undefined || dropped > before)) staticData[DROPPED_THROUGH_KEY] = dropped;
 	}
 
 	private trim(entries: Map<string, Entry>): void {

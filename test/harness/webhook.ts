@@ -55,6 +55,8 @@ export interface WebhookRequest {
 	/** The bytes as received. Default: JSON of `body`. */
 	rawBody?: Buffer | string;
 	headers?: Record<string, string>;
+	/** The URL the caller used (path and query); default: the trigger's production path. */
+	url?: string;
 }
 
 export interface WebhookCallResult {
@@ -168,7 +170,17 @@ export class WebhookTrigger {
 		if (body === undefined && headers['content-type'].startsWith('application/json') && rawBody.length) {
 			body = JSON.parse(rawBody.toString('utf8')) as unknown;
 		}
-		const httpRequest = { method: 'POST', body: body ?? {}, rawBody, headers, params: {}, query: {} };
+		const url = new URL(request.url ?? this.productionUrl(), 'http://localhost:5678');
+		const httpRequest = {
+			method: 'POST',
+			body: body ?? {},
+			rawBody,
+			headers,
+			params: {},
+			query: Object.fromEntries(url.searchParams),
+			originalUrl: `${url.pathname}${url.search}`,
+			url: `${url.pathname}${url.search}`,
+		};
 
 		const answer: { status?: number; body?: unknown; at?: number } = {};
 		const httpResponse = {

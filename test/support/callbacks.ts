@@ -1,15 +1,16 @@
 import type { Simulator } from '../../simulator';
 
 /**
- * Sends the callbacks nobody should act on: a forged one for a task the API does not know (404), a forged
- * "finished" one for a real task still running (checked with the API: 200, nothing started), and four
- * malformed bodies (4xx). That none started an execution is for the caller to check.
+ * Sends the callbacks nobody should act on: forged ones at the trigger's URL without a task's token
+ * (for a task the API does not know, and a "finished" one for a real task still running: both 403
+ * before any query), and four malformed bodies (4xx). That none started an execution is for the
+ * caller to check.
  */
 export async function expectForgedAndMalformedRefused(sim: Simulator, triggerUrl: string, unfinishedTaskId: string): Promise<void> {
 	const unknown = await sim.sendForgedCallback(triggerUrl);
-	expect(unknown.responseStatus).toBe(404);
+	expect(unknown.responseStatus).toBe(403);
 	const early = await sim.sendForgedCallback(triggerUrl, { taskId: unfinishedTaskId, wrapped: true });
-	expect(early.responseStatus).toBe(200);
+	expect(early.responseStatus).toBe(403);
 	for (const kind of ['notJson', 'noTaskId', 'empty', 'array'] as const) {
 		const record = await sim.sendMalformedCallback(triggerUrl, kind);
 		expect([kind, record.responseStatus! >= 400 && record.responseStatus! < 500]).toEqual([kind, true]);

@@ -1,12 +1,14 @@
 import type { IDataObject, IExecuteFunctions } from 'n8n-workflow';
 import { NodeOperationError } from 'n8n-workflow';
 
+import { tokenKey, type TokenKey } from '../../shared/callback/token';
 import { CREDENTIAL_TYPE, normalizeBaseUrl } from '../../shared/contract';
 import { asNodeError, secretRedactor } from '../../shared/errors';
 import type { RetryPolicy } from '../../shared/request/retry';
 import { createRequestSession, type RequestSession } from '../../shared/request/session';
 import type { OutputMode } from '../../shared/task/output';
 import { readImageOutputSettings } from '../../shared/options/download';
+import { readNumberOption, readRequestTimeoutMs, readTimerSeconds } from '../../shared/options/request';
 import type { ItemFailure, ItemOutcome, RunSettings, TaskJob } from '../runner/jobs';
 
 export interface PreparedJobs<J extends TaskJob> {
@@ -17,6 +19,8 @@ export interface PreparedJobs<J extends TaskJob> {
 /** What every operation gets from the router: one request session and the node's options. */
 export interface OperationContext {
 	session: RequestSession;
+	/** Signs Callback URLs (derived from the API key, which it does not reveal). */
+	callbackKey: TokenKey;
 	settings: Omit<RunSettings, 'waitForCompletion'>;
 	/**
 	 * Turns every input item into a job before anything is sent. Without "Continue On Fail" the
@@ -38,27 +42,8 @@ interface NodeOptions {
 	requestTimeout?: number;
 }
 
-function positiveNumber(ctx: IExecuteFunctions, value: unknown, label: string, fallback: number, min = 1): number {
-	if (value === undefined || value === null || value === '') return fallback;
-	const number = Number(value);
-	if (!Number.isFinite(number) || number < min) {
-		throw new NodeOperationError(ctx.getNode(), `Option "${label}" must be a number of at least ${min}, got "${String(value)}"`);
-	}
-	return number;
-}
-
-/**
- * Seconds that end up in a timer: Node fires a timer past about 24.8 days at once, which would
- * make every request time out before it is sent, or polling run without pause.
- */
-const MAX_SECONDS = 3600;
-
-function seconds(ctx: IExecuteFunctions, value: unknown, label: string, fallback: number): number {
-	const number = positiveNumber(ctx, value, label, fallback);
-	if (number > MAX_SECONDS) {
-		throw new NodeOperationError(ctx.getNode(), `Option "${label}" must be at most ${MAX_SECONDS} seconds, got "${String(value)}"`);
-	}
-	return number;
+function failWith(ctx: IExecuteFunctions): (message: string) => Error {
+	return (message) => new NodeOperationError(ctx.getNode(), message);
 }
 
 /** A switch that an expression may have set: anything but true or false would silently mean "off". */
@@ -71,26 +56,27 @@ export function readSwitch(ctx: IExecuteFunctions, name: string, label: string, 
 }
 
 function readSettings(ctx: IExecuteFunctions, options: NodeOptions): OperationContext['settings'] {
+	const fail = failWith(ctx);
 	return {
-		pollIntervalMs: seconds(ctx, options.pollInterval, 'Poll Interval', 20) * 1000,
-		maxWaitMs: positiveNumber(ctx, options.maxWaitTime, 'Max Wait Time', 600) * 1000,
-		download: readImageOutputSettings(options as IDataObject, (message) => new NodeOperationError(ctx.getNode(), message)),
+		pollIntervalMs: readTimerSeconds(options.pollInterval, 'Poll Interval', 20, fail) * 1000,
+		maxWaitMs: readNumberOption(options.maxWaitTime, 'Max Wait Time', 600, fail) * 1000,
+		download: readImageOutputSettings(options as IDataObject, fail),
 		// The one place "Continue On Fail" is read: everything else follows failFast.
 		failFast: !ctx.continueOnFail(),
-		maxConcurrentRequests: Math.floor(positiveNumber(ctx, options.maxConcurrentRequests, 'Max Concurrent Requests', 10)),
+		maxConcurrentRequests: Math.floor(readNumberOption(options.maxConcurrentRequests, 'Max Concurrent Requests', 10, fail)),
 	};
 }
 
-async function createSession(
+function createSession(
 	ctx: IExecuteFunctions,
+	credentials: IDataObject,
 	options: NodeOptions,
 	settings: OperationContext['settings'],
 	retry: RetryPolicy,
-): Promise<RequestSession> {
-	const credentials = await ctx.getCredentials(CREDENTIAL_TYPE);
+): RequestSession {
 	return createRequestSession({
 		baseUrl: normalizeBaseUrl(credentials.baseUrl),
-		timeoutMs: seconds(ctx, options.requestTimeout, 'Request Timeout', 60) * 1000,
+		timeoutMs: readRequestTimeoutMs(options.requestTimeout, failWith(ctx)),
 		maxConcurrentRequests: settings.maxConcurrentRequests,
 		retry,
 		signal: ctx.getExecutionCancelSignal?.(),
@@ -104,11 +90,13 @@ export async function createOperationContext(ctx: IExecuteFunctions, retry: Retr
 	// Options are read once for the whole run: the items of a batch share one polling loop and one set of limits.
 	const options = ctx.getNodeParameter('options', 0, {}) as IDataObject as NodeOptions;
 	const settings = readSettings(ctx, options);
-	const session = await createSession(ctx, options, settings, retry);
+	const credentials = await ctx.getCredentials(CREDENTIAL_TYPE);
+	const session = createSession(ctx, credentials, options, settings, retry);
 	const itemCount = ctx.getInputData().length;
 
 	return {
 		session,
+		callbackKey: tokenKey(credentials.apiKey),
 		settings,
 		async prepare<J extends TaskJob>(build: (itemIndex: number) => Promise<J>) {
 			const prepared: PreparedJobs<J> = { jobs: [], failures: [] };

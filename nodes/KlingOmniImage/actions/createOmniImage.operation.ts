@@ -212,7 +212,7 @@ export async function execute(this: IExecuteFunctions, context: OperationContext
 	// External task IDs must be unique per account: a repeat within the run would be rejected anyway.
 	const itemByExternalId = new Map<string, number>();
 	const prepared = await context.prepare(async (itemIndex) => {
-		const request = await new CreateRequestBuilder(this, itemIndex).build({ requireWatermark });
+		const request = await new CreateRequestBuilder(this, itemIndex, context.callbackKey).build({ requireWatermark });
 		const id = request.externalTaskId;
 		if (id !== undefined) {
 			const firstItem = itemByExternalId.get(id);

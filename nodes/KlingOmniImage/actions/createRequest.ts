@@ -12,6 +12,7 @@ import {
 	type Choice,
 	type ResultType,
 } from '../../shared/contract';
+import { signCallbackUrl, type TokenKey } from '../../shared/callback/token';
 import { itemError } from '../../shared/errors';
 import { imageDimensions, sniffImageFormat } from '../../shared/images/imageInfo';
 
@@ -44,6 +45,8 @@ export class CreateRequestBuilder {
 	constructor(
 		private readonly ctx: IExecuteFunctions,
 		private readonly itemIndex: number,
+		/** Signs each task's Callback URL, so that the trigger accepts callbacks for this task only. */
+		private readonly callbackKey: TokenKey,
 	) {}
 
 	private fail(message: string, description?: string): never {
@@ -198,10 +201,11 @@ export class CreateRequestBuilder {
 		return this.fail(`Callback URL "${text}" is not a valid http(s) URL`);
 	}
 
-	private externalTaskId(fields: AdditionalFields): string | undefined {
+	/** A task with a Callback URL always gets one: its callback token is made for it. */
+	private externalTaskId(fields: AdditionalFields, hasCallback: boolean): string | undefined {
 		const given = this.text(fields.externalTaskId, 'External Task ID').trim();
 		if (given) return given;
-		if (!fields.generateExternalTaskId) return undefined;
+		if (!fields.generateExternalTaskId && !hasCallback) return undefined;
 		const random = Math.random().toString(36).slice(2, 10);
 		return `n8n-${this.ctx.getExecutionId() ?? 'manual'}-${this.itemIndex}-${random}`;
 	}
@@ -229,14 +233,16 @@ export class CreateRequestBuilder {
 			);
 		}
 		const callbackUrl = this.callbackUrl(fields.callbackUrl);
-		const externalTaskId = this.externalTaskId(fields);
+		const externalTaskId = this.externalTaskId(fields, callbackUrl !== undefined);
 
 		const body: IDataObject = { model_name: modelName, prompt };
 		if (imageList.length) body.image_list = imageList;
 		if (elementList.length) body.element_list = elementList;
 		Object.assign(body, { resolution, result_type: resultType, ...counts, aspect_ratio: aspectRatio });
 		if (typeof fields.watermark === 'boolean') body.watermark_info = { enabled: fields.watermark };
-		if (callbackUrl) body.callback_url = callbackUrl;
+		if (callbackUrl && externalTaskId) {
+			body.callback_url = signCallbackUrl(this.callbackKey, callbackUrl, externalTaskId, Date.now());
+		}
 		if (externalTaskId) body.external_task_id = externalTaskId;
 		return { body, externalTaskId };
 	}

@@ -2,6 +2,7 @@ import type { INodeProperties } from 'n8n-workflow';
 import { updateDisplayOptions } from 'n8n-workflow';
 
 import { DOWNLOAD_OPTIONS } from '../../shared/options/download';
+import { MAX_TIMER_SECONDS, REQUEST_TIMEOUT_OPTION } from '../../shared/options/request';
 
 /** The task id input shared by Get Task and Wait for Completion. */
 export const taskIdProperty: INodeProperties = {
@@ -21,7 +22,7 @@ const pollingOptions: INodeProperties[] = [
 		displayName: 'Poll Interval (Seconds)',
 		name: 'pollInterval',
 		type: 'number',
-		typeOptions: { minValue: 1, maxValue: 3600 },
+		typeOptions: { minValue: 1, maxValue: MAX_TIMER_SECONDS },
 		default: 20,
 		description:
 			'How long to wait between status checks. CometAPI advises 20–30 seconds; all pending tasks are checked together each round.',
@@ -48,15 +49,7 @@ const requestOptions: INodeProperties[] = [
 		description:
 			'How many API requests (and, separately, image downloads) may be in flight at once when many items run together',
 	},
-	{
-		displayName: 'Request Timeout (Seconds)',
-		name: 'requestTimeout',
-		type: 'number',
-		typeOptions: { minValue: 1, maxValue: 3600 },
-		default: 60,
-		description:
-			'How long one request or image download may take, from sending it to the last byte of the answer (at most 3600). A create request that times out is not sent again.',
-	},
+	REQUEST_TIMEOUT_OPTION,
 ];
 
 /** Hides an option while the operation's own switch (Wait for Completion, Download Images) is off. */

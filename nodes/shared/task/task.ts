@@ -21,7 +21,7 @@ export interface KlingTask {
 	updated_at: string | null;
 }
 
-type Status = 'submitted' | 'processing' | 'succeed' | 'failed';
+export type Status = 'submitted' | 'processing' | 'succeed' | 'failed';
 
 /**
  * The contract's statuses, and other words for them an API might send (compared case-insensitively),
@@ -47,15 +47,27 @@ const STATUS_WORDS: Record<string, Status> = {
 
 const KNOWN_STATUSES = new Set<string>(Object.values(STATUS_WORDS));
 
-/** The status as the contract names it, or the API's own word (lower case) when it is unknown. */
-function readStatus(raw: string | null): string {
-	if (raw === null) return 'unknown';
+/**
+ * The status as the contract names it, or the API's own word (lower case) when it is unknown. The
+ * one reading of status words: the action node's polling and the trigger's callbacks both use it.
+ */
+export function readStatus(raw: string | null | undefined): string {
+	if (raw === null || raw === undefined || raw.trim() === '') return 'unknown';
 	const word = raw.trim().toLowerCase();
 	return STATUS_WORDS[word.replace(/[\s-]+/g, '_')] ?? word;
 }
 
+export function isFinalStatus(status: string): boolean {
+	return status === 'succeed' || status === 'failed';
+}
+
+/** A status this node knows to be on the way (submitted, processing): not final, and not unknown. */
+export function isUnfinishedStatus(status: string): boolean {
+	return status === 'submitted' || status === 'processing';
+}
+
 export function isTerminal(task: KlingTask): boolean {
-	return task.status === 'succeed' || task.status === 'failed';
+	return isFinalStatus(task.status);
 }
 
 /** The API sent no status, or one this node does not know: waiting for it to change may be pointless. */
@@ -72,12 +84,17 @@ function asText(value: unknown): string | null {
 	return String(value);
 }
 
-/** Epoch milliseconds (number or numeric string) to ISO; anything else is kept as text. */
+/**
+ * Epoch milliseconds (number or numeric string) to ISO. Anything else, a time in nanoseconds
+ * included (past the years a Date can hold), is kept as the API's own text: a task must never fail
+ * for its timestamp.
+ */
 function toIsoTime(value: unknown): string | null {
 	if (value === undefined || value === null || value === '') return null;
 	const ms = Number(value);
-	if (!Number.isFinite(ms)) return String(value);
-	return new Date(ms).toISOString();
+	const date = new Date(ms);
+	if (!Number.isFinite(ms) || Number.isNaN(date.getTime())) return String(value);
+	return date.toISOString();
 }
 
 function normalizeImages(result: IDataObject): TaskImage[] {
