@@ -3,28 +3,19 @@
  * (test/harness/webhook.ts), with callbacks the simulator really sends (through a loopback server
  * that hands each POST to the trigger as n8n would) and callbacks built by hand.
  */
-import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
-
 import type { IDataObject, INodeExecutionData, INodeParameters, INodeProperties } from 'n8n-workflow';
 
 import { CometApiKlingApi } from '../credentials/CometApiKlingApi.credentials';
 import { KlingOmniImage } from '../nodes/KlingOmniImage/KlingOmniImage.node';
 import { MAX_CALLBACK_BYTES } from '../nodes/KlingOmniImageTrigger/callback';
 import { KlingOmniImageTrigger } from '../nodes/KlingOmniImageTrigger/KlingOmniImageTrigger.node';
-import type { RecheckPolicy } from '../nodes/KlingOmniImageTrigger/handleCallback';
 import { STATIC_DATA_KEY, MARK_RETENTION_MS, TaskLedger } from '../nodes/KlingOmniImageTrigger/ledger';
-import { DEFAULT_RETRY_POLICY } from '../nodes/shared/request/retry';
 import type { Simulator } from '../simulator';
 import { binaryToBuffer } from './harness';
 import { WebhookTrigger, type WebhookCallResult, type WebhookRequest } from './harness/webhook';
+import { FAST_RECHECK, FAST_RETRY, serve, UNREACHABLE_TRIGGER_URL } from './support/trigger';
 import { API_KEY, createParams, runKling, startSim } from './support/kling';
 
-const FAST_RETRY = { ...DEFAULT_RETRY_POLICY, baseDelayMs: 5, maxDelayMs: 20 };
-/** Re-checks of a lagging query, short for tests: their count is what is asserted. */
-export const FAST_RECHECK: RecheckPolicy = { delaysMs: [10, 20, 40] };
-/** The trigger's production path on an address nothing listens on: tasks get its token, callbacks go nowhere. */
-const UNREACHABLE_TRIGGER_URL = 'http://127.0.0.1:9/webhook/5f1c0a8e-6b1d-4f57-9a43-1c2b3d4e5f60/kling';
 
 let sim: Simulator;
 beforeAll(async () => {
@@ -41,45 +32,6 @@ function newTrigger(parameters: INodeParameters = {}, more: Partial<ConstructorP
 		parameters,
 		...more,
 	});
-}
-
-/**
- * A loopback URL that hands each POST to the trigger the way n8n does: JSON bodies parsed first
- * (invalid JSON answered 422 before the node sees it), then the node's own answer.
- */
-async function serve(trigger: WebhookTrigger): Promise<{ url: string; close(): Promise<void> }> {
-	const server = http.createServer((req, res) => {
-		const chunks: Buffer[] = [];
-		req.on('data', (chunk: Buffer) => chunks.push(chunk));
-		req.on('error', () => res.destroy());
-		req.on('end', () => {
-			void (async () => {
-				const rawBody = Buffer.concat(chunks);
-				const headers = Object.fromEntries(
-					Object.entries(req.headers).map(([key, value]) => [key, String(value)]),
-				);
-				let body: unknown = {};
-				if ((headers['content-type'] ?? '').startsWith('application/json') && rawBody.length) {
-					try {
-						body = JSON.parse(rawBody.toString('utf8'));
-					} catch {
-						res.writeHead(422, { 'content-type': 'application/json' });
-						res.end(JSON.stringify({ message: 'Failed to parse request body' }));
-						return;
-					}
-				}
-				const result = await trigger.call({ body, rawBody, headers, url: req.url });
-				res.writeHead(result.status ?? 500, { 'content-type': 'application/json' });
-				res.end(JSON.stringify(result.body ?? { message: 'no answer' }));
-			})();
-		});
-	});
-	await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-	const { port } = server.address() as AddressInfo;
-	return {
-		url: `http://127.0.0.1:${port}/webhook/5f1c0a8e-6b1d-4f57-9a43-1c2b3d4e5f60/kling`,
-		close: async () => await new Promise<void>((resolve) => server.close(() => resolve())),
-	};
 }
 
 /** Creates tasks without waiting, with a callback URL, through the action node. */

@@ -12,7 +12,7 @@
  */
 import './env';
 
-import { WebhookContext } from 'n8n-core';
+import { ExecuteContext, WebhookContext } from 'n8n-core';
 import type {
 	CloseFunction,
 	ICredentialDataDecryptedObject,
@@ -28,7 +28,7 @@ import type {
 	IWorkflowExecuteAdditionalData,
 	WorkflowExecuteMode,
 } from 'n8n-workflow';
-import { NodeHelpers, Workflow } from 'n8n-workflow';
+import { createRunExecutionData, NodeHelpers, Workflow } from 'n8n-workflow';
 
 import { DEFAULT_BINARY_MODE, withBinaryMode, type HarnessBinaryMode } from './binary';
 import { HarnessCredentialsHelper } from './credentials-helper';
@@ -46,6 +46,8 @@ export interface WebhookTriggerOptions {
 	/** The static data the "database" holds at the start (e.g. from a trigger before a restart). */
 	staticData?: IDataObject;
 	workflowId?: string;
+	/** The trigger node's webhook id (a path segment of its URL); default a fixed UUID. */
+	webhookId?: string;
 	binaryMode?: HarnessBinaryMode;
 }
 
@@ -71,8 +73,12 @@ export interface WebhookCallResult {
 	result?: IWebhookResponseData;
 	/** What webhook() threw. */
 	error?: unknown;
-	/** The items an execution would start with ([] when none is started). */
+	/** The trigger's output in the execution: what its execute() made of webhook()'s items ([] when none is started). */
 	items: INodeExecutionData[];
+	/** What webhook() returned for the execution. */
+	webhookItems: INodeExecutionData[];
+	/** What execute() threw. */
+	executeError?: unknown;
 	/** Whether an execution would start (webhook() returned workflowData). */
 	started: boolean;
 }
@@ -135,7 +141,7 @@ export class WebhookTrigger {
 			type: typeName,
 			typeVersion: 1,
 			position: [0, 0],
-			webhookId: '5f1c0a8e-6b1d-4f57-9a43-1c2b3d4e5f60',
+			webhookId: options.webhookId ?? '5f1c0a8e-6b1d-4f57-9a43-1c2b3d4e5f60',
 			parameters: options.parameters ?? {},
 			...(credentials ? { credentials } : {}),
 		};
@@ -266,7 +272,8 @@ export class WebhookTrigger {
 		if (staticData.__dataChanged === true) {
 			this.storedStaticData = JSON.parse(JSON.stringify(staticData)) as IDataObject;
 		}
-		const items = result?.workflowData?.[0] ?? [];
+		const webhookItems = result?.workflowData?.[0] ?? [];
+		const { items, executeError } = await this.runInExecution(workflow, node, webhookItems);
 		const outcome: WebhookCallResult = {
 			status: answer.status,
 			body: answer.body,
@@ -275,10 +282,46 @@ export class WebhookTrigger {
 			result,
 			error,
 			items,
+			webhookItems,
+			executeError,
 			started: result?.workflowData !== undefined,
 		};
 		this.calls.push(outcome);
 		return outcome;
+	}
+
+	/**
+	 * What the execution gets from the trigger: n8n's WorkflowExecute.runNode runs a trigger's
+	 * execute() with webhook()'s items as input when the node has one, and passes them on otherwise.
+	 */
+	private async runInExecution(
+		workflow: Workflow,
+		node: INode,
+		webhookItems: INodeExecutionData[],
+	): Promise<{ items: INodeExecutionData[]; executeError?: unknown }> {
+		const execute = this.options.nodeType.execute;
+		if (!execute || webhookItems.length === 0) return { items: webhookItems };
+		const executeData = { node, data: { main: [webhookItems] }, source: null };
+		const runExecutionData = createRunExecutionData({ executionData: { nodeExecutionStack: [executeData] } });
+		const additionalData = {
+			credentialsHelper: this.credentialsHelper,
+			executionId: `harness-execution-${++callCounter}`,
+			workflowId: workflow.id,
+			variables: {},
+			getRunExecutionData: async () => runExecutionData,
+		} as unknown as IWorkflowExecuteAdditionalData;
+		const closeFunctions: CloseFunction[] = [];
+		const context = new ExecuteContext(workflow, node, additionalData, this.mode, runExecutionData, 0, webhookItems, executeData.data, executeData, closeFunctions);
+		try {
+			return await withBinaryMode(this.options.binaryMode ?? DEFAULT_BINARY_MODE, async () => {
+				const output = await execute.call(context);
+				return { items: (output as INodeExecutionData[][])[0] ?? [] };
+			});
+		} catch (error) {
+			return { items: [], executeError: error };
+		} finally {
+			await Promise.allSettled(closeFunctions.map(async (close) => await close()));
+		}
 	}
 
 	/** The node's static data as stored ("node:<name>"). */
