@@ -20,22 +20,12 @@ import { createReferencePng, startSimulator, type Fault, type Simulator } from '
 import { binaryToBuffer } from './harness';
 import { API_KEY, createParams, errorMessage, runKling, startSim, withFastBackoff } from './support/kling';
 import { freePort } from './support/net';
+import { SEED, SEED_FAIL, SEED_FAIL_REASON, seededTaskPlan, seedTasks } from './support/simulator-http';
 import { sleep } from './support/wait';
-
-/** Seeded tasks (created directly, not by the node) finish at once; SEED_FAIL ones fail. */
-const SEED = 'seed: finishes at once';
-const SEED_FAIL = 'seed: fails at once';
-const FAIL_REASON = 'Prompt violates content policy';
 
 let sim: Simulator;
 beforeAll(async () => {
-	sim = await startSim({
-		taskPlan: (body: { prompt?: string }) => {
-			if (body.prompt === SEED) return { durationMs: 0 };
-			if (body.prompt === SEED_FAIL) return { durationMs: 0, outcome: 'failed', failReason: FAIL_REASON };
-			return undefined;
-		},
-	});
+	sim = await startSim({ taskPlan: seededTaskPlan });
 });
 afterEach(() => sim.reset());
 afterAll(async () => await sim.close());
@@ -44,22 +34,6 @@ afterAll(async () => await sim.close());
 // Helpers
 
 type Json = Record<string, any>;
-
-/** Creates tasks straight at the simulator, then clears the request log so counts start at 0. */
-async function seedTasks(prompts: string[]): Promise<string[]> {
-	const ids: string[] = [];
-	for (const prompt of prompts) {
-		const response = await fetch(`${sim.apiUrl}/kling/v1/images/omni-image`, {
-			method: 'POST',
-			headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
-			body: JSON.stringify({ prompt }),
-		});
-		const answer = (await response.json()) as { data: { task_id: string } };
-		ids.push(answer.data.task_id);
-	}
-	sim.requests.length = 0;
-	return ids;
-}
 
 const ONE_AT_A_TIME = { pollInterval: 1, maxWaitTime: 30, maxConcurrentRequests: 1 };
 
@@ -463,7 +437,7 @@ describe('task query faults (idempotent): retried, then the result', () => {
 	];
 
 	it.each(retried)('$name', async ({ faults, options, queries }) => {
-		const [faulted, other] = await seedTasks([SEED, SEED]);
+		const [faulted, other] = await seedTasks(sim, [SEED, SEED]);
 		for (const fault of faults) sim.addFault(fault);
 		const { output, error } = await withFastBackoff(async () => await waitForTwo([faulted, other], options));
 		expect(error).toBeUndefined();
@@ -482,7 +456,7 @@ describe('task query faults (idempotent): retried, then the result', () => {
 	});
 
 	it(`${RETRY.maxAttempts} failures in a row: the retries run out, the next poll round succeeds`, async () => {
-		const [taskId] = await seedTasks([SEED]);
+		const [taskId] = await seedTasks(sim, [SEED]);
 		sim.addFault(retryAfterZero(503, RETRY.maxAttempts));
 		const { output, error } = await runKling(sim, {
 			operation: 'waitForCompletion',
@@ -498,7 +472,7 @@ describe('task query faults (idempotent): retried, then the result', () => {
 	});
 
 	it(`Get Task gives up after ${RETRY.maxAttempts} attempts with the provider's error`, async () => {
-		const [taskId] = await seedTasks([SEED]);
+		const [taskId] = await seedTasks(sim, [SEED]);
 		sim.addFault(retryAfterZero(503, 50));
 		const { error } = await runKling(sim, { operation: 'getTask', taskId });
 		expect(queriesOf(taskId)).toHaveLength(RETRY.maxAttempts);
@@ -508,7 +482,7 @@ describe('task query faults (idempotent): retried, then the result', () => {
 	});
 
 	it('waiting that outlasts Max Wait Time while the API keeps failing names the task and the last error', async () => {
-		const [taskId] = await seedTasks([SEED]);
+		const [taskId] = await seedTasks(sim, [SEED]);
 		sim.addFault(retryAfterZero(503, 1000));
 		const { error } = await runKling(sim, {
 			operation: 'waitForCompletion',
@@ -525,7 +499,7 @@ describe('task query faults (idempotent): retried, then the result', () => {
 
 describe('task query answers that are final', () => {
 	it('HTTP 200 with a non-zero code fails that item at once; the other completes', async () => {
-		const [faulted, other] = await seedTasks([SEED, SEED]);
+		const [faulted, other] = await seedTasks(sim, [SEED, SEED]);
 		sim.addFault({ route: 'query', type: 'code', code: 1301, message: 'Trigger the content security policy' });
 		const { output, error } = await waitForTwo([faulted, other]);
 		expect(error).toBeUndefined();
@@ -565,11 +539,11 @@ describe('task query answers that are final', () => {
 	});
 
 	it('a task that fails with a reason: the error names task, reason and item; the other completes', async () => {
-		const [failing, other] = await seedTasks([SEED_FAIL, SEED]);
+		const [failing, other] = await seedTasks(sim, [SEED_FAIL, SEED]);
 		const { output, error } = await waitForTwo([failing, other]);
 		expect(error).toBeUndefined();
 		const failed = errorJson(output[0][0]);
-		expect(failed.error).toBe(`Kling task ${failing} failed: ${FAIL_REASON} [item 0]`);
+		expect(failed.error).toBe(`Kling task ${failing} failed: ${SEED_FAIL_REASON} [item 0]`);
 		expect(failed.task_id).toBe(failing);
 		await expectImageItem(output[0][1], other, 1);
 		expect(sim.imageRequests().every((request) => request.taskId === other)).toBe(true);
@@ -636,7 +610,7 @@ describe('image download faults', () => {
 	];
 
 	it.each(retried)('$name: retried, then the exact image', async ({ fault, options }) => {
-		const [faulted, other] = await seedTasks([SEED, SEED]);
+		const [faulted, other] = await seedTasks(sim, [SEED, SEED]);
 		sim.addFault(fault);
 		const { output, error } = await withFastBackoff(async () => await waitForTwo([faulted, other], options));
 		expect(error).toBeUndefined();
@@ -696,7 +670,7 @@ describe('image download faults', () => {
 	];
 
 	it.each(failing)('$name: a clear error naming task, image and item; the other item completes', async ({ setup, options, reason, requests }) => {
-		const [faulted, other] = await seedTasks([SEED, SEED]);
+		const [faulted, other] = await seedTasks(sim, [SEED, SEED]);
 		setup(faulted);
 		const { output, error } = await withFastBackoff(async () => await waitForTwo([faulted, other], options));
 		expect(error).toBeUndefined();
@@ -712,7 +686,7 @@ describe('image download faults', () => {
 	});
 
 	it('Get Task with Download Images reports an expired URL the same way', async () => {
-		const [taskId] = await seedTasks([SEED]);
+		const [taskId] = await seedTasks(sim, [SEED]);
 		sim.expireImages({ taskId });
 		const { error } = await runKling(sim, { operation: 'getTask', taskId, downloadImages: true });
 		expect(errorMessage(error)).toBe(
@@ -722,7 +696,7 @@ describe('image download faults', () => {
 	});
 
 	it('a generic binary content type is accepted when the bytes are an image', async () => {
-		const [taskId] = await seedTasks([SEED]);
+		const [taskId] = await seedTasks(sim, [SEED]);
 		sim.addFault({ route: 'image', type: 'contentType', contentType: 'application/octet-stream' });
 		const { output, error } = await runKling(sim, { operation: 'getTask', taskId, downloadImages: true });
 		expect(error).toBeUndefined();

@@ -18,15 +18,13 @@ import {
 	startSim,
 	withFastBackoff,
 } from './support/kling';
+import { createTask, SEED, seededTaskPlan, seedTasks } from './support/simulator-http';
 import { sleep } from './support/wait';
-
-/** Seeded tasks (created straight at the simulator) finish at once. */
-const SEED = 'seed: finishes at once';
 
 let sim: Simulator;
 let echo: EchoServer;
 beforeAll(async () => {
-	sim = await startSim({ taskPlan: (body: { prompt?: string }) => (body.prompt === SEED ? { durationMs: 0 } : undefined) });
+	sim = await startSim({ taskPlan: seededTaskPlan });
 	echo = await startEchoServer();
 });
 afterEach(() => {
@@ -40,20 +38,6 @@ afterAll(async () => {
 });
 
 type Json = Record<string, unknown>;
-
-async function seedTasks(count: number): Promise<string[]> {
-	const ids: string[] = [];
-	for (let n = 0; n < count; n++) {
-		const response = await fetch(`${sim.apiUrl}/kling/v1/images/omni-image`, {
-			method: 'POST',
-			headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
-			body: JSON.stringify({ prompt: SEED }),
-		});
-		ids.push(((await response.json()) as { data: { task_id: string } }).data.task_id);
-	}
-	sim.requests.length = 0;
-	return ids;
-}
 
 const QUICK = { pollInterval: 1, maxWaitTime: 10 };
 
@@ -126,7 +110,7 @@ afterAll(async () => {
 
 describe('defect 1: two items with the same task id', () => {
 	it('Wait for Completion on the same task id twice: both items get the result and the run ends', async () => {
-		const [taskId] = await seedTasks(1);
+		const [taskId] = await seedTasks(sim, [SEED]);
 		const { result, ms } = await timed(async () => await waitFor([taskId, taskId], {}, false));
 		expect(result.error).toBeUndefined();
 		expect(result.output[0].map((item) => [item.json.task_id, item.pairedItem])).toEqual([
@@ -139,7 +123,7 @@ describe('defect 1: two items with the same task id', () => {
 	}, 20_000);
 
 	it('Create answered with one task id for two creates: both items get the result and the run ends', async () => {
-		const [taskId] = await seedTasks(1);
+		const [taskId] = await seedTasks(sim, [SEED]);
 		const created = { code: 0, message: 'SUCCEED', data: { task_id: taskId, task_status: 'submitted' } };
 		sim.addFault({ route: 'create', type: 'status', status: 200, body: created, times: 2 });
 		const { result, ms } = await timed(
@@ -158,12 +142,7 @@ describe('defect 1: two items with the same task id', () => {
 	it('the same task id twice, stopped while waiting: both items end with "Stopped waiting"', async () => {
 		const slow = await startSim({ taskDurationMs: 60_000 });
 		try {
-			const response = await fetch(`${slow.apiUrl}/kling/v1/images/omni-image`, {
-				method: 'POST',
-				headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
-				body: JSON.stringify({ prompt: 'slow' }),
-			});
-			const taskId = ((await response.json()) as { data: { task_id: string } }).data.task_id;
+			const taskId: string = (await createTask(slow, { prompt: 'slow' })).json.data.task_id;
 			const controller = new AbortController();
 			const running = runKling(
 				slow,
@@ -192,7 +171,7 @@ describe('defect 2: redirects never carry the API key to another host', () => {
 	}
 
 	it('a query answered 302 to another host: refused with an error naming that host, the key stays home', async () => {
-		const [taskId] = await seedTasks(1);
+		const [taskId] = await seedTasks(sim, [SEED]);
 		sim.addFault({ route: 'query', type: 'redirect', status: 302, location: `${echo.url}/steal?task=${taskId}` });
 		const { result, ms } = await timed(async () => await runKling(sim, { operation: 'getTask', taskId }));
 		expect(errorMessage(result.error)).toBe(
@@ -206,7 +185,7 @@ describe('defect 2: redirects never carry the API key to another host', () => {
 	});
 
 	it('a query redirected during Wait for Completion fails at once, not at Max Wait Time', async () => {
-		const [taskId] = await seedTasks(1);
+		const [taskId] = await seedTasks(sim, [SEED]);
 		sim.addFault({ route: 'query', type: 'redirect', status: 301, location: `${echo.url}/moved` });
 		const { result, ms } = await timed(async () => await waitFor([taskId], { maxWaitTime: 30 }));
 		expect(errorOf(result.output[0][0]).error).toMatch(/redirect \(HTTP 301\) to 127\.0\.0\.3:\d+, which was not followed \[item 0\]$/);
@@ -235,7 +214,7 @@ describe('defect 2: redirects never carry the API key to another host', () => {
 	});
 
 	it('image downloads still follow a redirect to another host, without credentials', async () => {
-		const [taskId] = await seedTasks(1);
+		const [taskId] = await seedTasks(sim, [SEED]);
 		sim.addFault({ route: 'image', type: 'redirect', status: 302, location: `${imageBase}/moved.png` });
 		const { output, error } = await runKling(sim, { operation: 'getTask', taskId, downloadImages: true });
 		expect(error).toBeUndefined();
@@ -246,7 +225,7 @@ describe('defect 2: redirects never carry the API key to another host', () => {
 
 describe('defect 3: Request Timeout bounds the whole request, body included', () => {
 	it('an image host that trickles one byte every 200 ms is cut off at the timeout, and the retry gets the image', async () => {
-		const [taskId] = await seedTasks(1);
+		const [taskId] = await seedTasks(sim, [SEED]);
 		sim.addFault({ route: 'image', type: 'trickle', intervalMs: 200 });
 		const { result, ms } = await timed(
 			async () => await withFastBackoff(async () => await runKling(sim, { operation: 'getTask', taskId, downloadImages: true, options: { requestTimeout: 2 } })),
@@ -257,7 +236,7 @@ describe('defect 3: Request Timeout bounds the whole request, body included', ()
 	}, 30_000);
 
 	it('an image host that trickles on every attempt ends in a timeout error, not a hang', async () => {
-		const [taskId] = await seedTasks(1);
+		const [taskId] = await seedTasks(sim, [SEED]);
 		sim.addFault({ route: 'image', type: 'trickle', intervalMs: 200, times: 10 });
 		const { result, ms } = await timed(
 			async () => await withFastBackoff(async () => await runKling(sim, { operation: 'getTask', taskId, downloadImages: true, options: { requestTimeout: 1 } })),
@@ -270,7 +249,7 @@ describe('defect 3: Request Timeout bounds the whole request, body included', ()
 	}, 30_000);
 
 	it('a query answer that trickles spaces is cut off at the timeout and retried', async () => {
-		const [taskId] = await seedTasks(1);
+		const [taskId] = await seedTasks(sim, [SEED]);
 		sim.addFault({ route: 'query', type: 'trickle', intervalMs: 200 });
 		const { result, ms } = await timed(
 			async () => await withFastBackoff(async () => await runKling(sim, { operation: 'getTask', taskId, options: { requestTimeout: 2 } })),
@@ -295,7 +274,7 @@ describe('defect 3: Request Timeout bounds the whole request, body included', ()
 	}, 30_000);
 
 	it('a long Retry-After on queries does not keep Wait for Completion past Max Wait Time', async () => {
-		const [taskId] = await seedTasks(1);
+		const [taskId] = await seedTasks(sim, [SEED]);
 		sim.addFault({ route: 'query', type: 'status', status: 503, headers: { 'Retry-After': '100' }, times: 50 });
 		const { result, ms } = await timed(async () => await waitFor([taskId], { maxWaitTime: 3 }));
 		expect(errorOf(result.output[0][0]).error).toBe(`Task ${taskId} is not finished after waiting 3 s [item 0]`);
@@ -303,7 +282,7 @@ describe('defect 3: Request Timeout bounds the whole request, body included', ()
 	}, 30_000);
 
 	it('a 429 with a long Retry-After on queries does not either', async () => {
-		const [taskId] = await seedTasks(1);
+		const [taskId] = await seedTasks(sim, [SEED]);
 		sim.addFault({ route: 'query', type: 'status', status: 429, headers: { 'Retry-After': '100' }, times: 50 });
 		const { result, ms } = await timed(async () => await waitFor([taskId], { maxWaitTime: 3 }));
 		expect(errorOf(result.output[0][0]).error).toBe(`Task ${taskId} is not finished after waiting 3 s [item 0]`);
@@ -365,7 +344,7 @@ describe('a task that succeeds without images is an error naming the task', () =
 
 describe('answers about another task', () => {
 	it('a query answered with another task id is refused; that task’s image is not downloaded', async () => {
-		const [asked, other] = await seedTasks(2);
+		const [asked, other] = await seedTasks(sim, [SEED, SEED]);
 		answerQueryWith(succeeded(other, [{ index: 0, url: `${imageBase}/other.png` }]));
 		const { output } = await waitFor([asked]);
 		expect(errorOf(output[0][0]).error).toBe(
@@ -378,7 +357,7 @@ describe('answers about another task', () => {
 
 describe('statuses outside the contract', () => {
 	it('"SUCCEED" in capitals is a success: the images are downloaded', async () => {
-		const [taskId] = await seedTasks(1);
+		const [taskId] = await seedTasks(sim, [SEED]);
 		answerQueryWith({ ...succeeded(taskId, [{ index: 0, url: `${imageBase}/a.png` }]), task_status: 'SUCCEED' }, 20);
 		const { result, ms } = await timed(async () => await waitFor([taskId]));
 		expect(result.output[0][0].json.status).toBe('succeed');

@@ -12,6 +12,7 @@ import type * as Support from './support/kling';
 import type { INodeParameters } from 'n8n-workflow';
 
 import type { Fault, Simulator } from '../simulator';
+import { SEED, SEED_FAIL, seededTaskPlan, seedTasks } from './support/simulator-http';
 import { sleep } from './support/wait';
 
 // n8n builds its logger once, from the environment: log everything, so nothing escapes the scan.
@@ -23,8 +24,6 @@ const { API_KEY, createParams, errorMessage, everythingVisible, runKling, startS
 	require('./support/kling') as typeof Support;
 
 const WRONG_KEY = 'sk-wrong-0a1b2c3d4e5f60718293';
-const SEED = 'seed: finishes at once';
-const SEED_FAIL = 'seed: fails at once';
 
 /** Everything n8n's logger was asked to log, and everything written to the console. */
 const logged: string[] = [];
@@ -40,13 +39,7 @@ beforeAll(async () => {
 			logged.push(inspect(args, { depth: 10 }));
 		});
 	}
-	sim = await startSim({
-		taskPlan: (body: { prompt?: string }) => {
-			if (body.prompt === SEED) return { durationMs: 0 };
-			if (body.prompt === SEED_FAIL) return { durationMs: 0, outcome: 'failed', failReason: 'Prompt violates content policy' };
-			return undefined;
-		},
-	});
+	sim = await startSim({ taskPlan: seededTaskPlan });
 });
 afterEach(() => sim.reset());
 afterAll(async () => {
@@ -93,20 +86,6 @@ function expectKeyOnlyOnApiHost(key = API_KEY): void {
 	}
 }
 
-
-async function seedTasks(count: number, prompt = SEED): Promise<string[]> {
-	const ids: string[] = [];
-	for (let i = 0; i < count; i++) {
-		const response = await fetch(`${sim.apiUrl}/kling/v1/images/omni-image`, {
-			method: 'POST',
-			headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
-			body: JSON.stringify({ prompt }),
-		});
-		ids.push(((await response.json()) as { data: { task_id: string } }).data.task_id);
-	}
-	sim.requests.length = 0;
-	return ids;
-}
 
 const waitFor = (taskIds: string[], options: INodeParameters = {}) =>
 	[
@@ -182,7 +161,7 @@ describe('the API key never appears in output, errors or logs', () => {
 
 	it.each(laterFaults)('$name', async ({ fault, expire, options }) => {
 		for (const continueOnFail of [false, true]) {
-			const taskIds = await seedTasks(2);
+			const taskIds = await seedTasks(sim, [SEED, SEED]);
 			if (fault) sim.addFault(fault);
 			if (expire) sim.expireImages({ taskId: taskIds[0], status: expire });
 			const [parameters, runOptions] = waitFor(taskIds, options);
@@ -197,7 +176,7 @@ describe('the API key never appears in output, errors or logs', () => {
 		const notExist = await runKling(sim, { operation: 'getTask', taskId: 'no-such-task' });
 		expect(errorMessage(notExist.error)).toMatch(/task_not_exist/);
 		expectNoKey(notExist);
-		const [failedTask] = await seedTasks(1, SEED_FAIL);
+		const [failedTask] = await seedTasks(sim, [SEED_FAIL]);
 		const failed = await runKling(sim, ...waitFor([failedTask]));
 		expect(errorMessage(failed.error)).toBe(`Kling task ${failedTask} failed: Prompt violates content policy [item 0]`);
 		expectNoKey(failed);
@@ -253,7 +232,7 @@ describe('stopping the workflow ends the node within about a second', () => {
 	});
 
 	it('while honouring a long Retry-After on a query', async () => {
-		const [taskId] = await seedTasks(1);
+		const [taskId] = await seedTasks(sim, [SEED]);
 		sim.addFault({ route: 'query', type: 'status', status: 503, headers: { 'Retry-After': '60' } });
 		const [parameters, runOptions] = waitFor([taskId]);
 		const { result, endedAfterMs } = await stopWhile(parameters, runOptions, () => sim.apiRequests('query').length === 1);
@@ -287,7 +266,7 @@ describe('stopping the workflow ends the node within about a second', () => {
 	});
 
 	it('while a query gets no answer', async () => {
-		const [taskId] = await seedTasks(1);
+		const [taskId] = await seedTasks(sim, [SEED]);
 		sim.addFault({ route: 'query', type: 'delay', ms: 30_000 });
 		const [parameters, runOptions] = waitFor([taskId], { requestTimeout: 60 });
 		const { result, endedAfterMs } = await stopWhile(parameters, runOptions, () => sim.apiRequests('query').length === 1);
@@ -296,7 +275,7 @@ describe('stopping the workflow ends the node within about a second', () => {
 	});
 
 	it('while an image download gets no answer', async () => {
-		const [taskId] = await seedTasks(1);
+		const [taskId] = await seedTasks(sim, [SEED]);
 		sim.addFault({ route: 'image', type: 'delay', ms: 30_000 });
 		const [parameters, runOptions] = waitFor([taskId], { requestTimeout: 60 });
 		const { result, endedAfterMs } = await stopWhile(parameters, runOptions, () => sim.imageRequests().length === 1);

@@ -8,68 +8,10 @@ import {
 	Simulator,
 	SimulatorOptions,
 } from '../simulator';
+import { authHeaders, CREATE_PATH, createTask, download, queryTask, raw } from './support/simulator-http';
 import { sleep } from './support/wait';
 
-const CREATE = '/kling/v1/images/omni-image';
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-
-interface RawResponse {
-	status?: number;
-	headers: http.IncomingHttpHeaders;
-	body: Buffer;
-	/** true when the body arrived in full (the response ended normally). */
-	complete: boolean;
-	error?: string;
-}
-
-/** Plain http client (no keep-alive) that reports partial bodies and socket errors instead of throwing. */
-function raw(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string } = {}) {
-	return new Promise<RawResponse>((resolve) => {
-		const out: RawResponse = { headers: {}, body: Buffer.alloc(0), complete: false };
-		const chunks: Buffer[] = [];
-		const finish = (error?: Error) => {
-			out.body = Buffer.concat(chunks);
-			if (error && !out.error) out.error = error.message;
-			resolve(out);
-		};
-		const req = http.request(url, { method: opts.method ?? 'GET', headers: opts.headers, agent: false }, (res) => {
-			out.status = res.statusCode;
-			out.headers = res.headers;
-			res.on('data', (c: Buffer) => chunks.push(c));
-			res.on('end', () => {
-				out.complete = true;
-				finish();
-			});
-			res.on('error', finish);
-			res.on('close', () => finish());
-		});
-		req.on('error', finish);
-		req.end(opts.body);
-	});
-}
-
-function authHeaders(sim: Simulator, key = sim.apiKey): Record<string, string> {
-	return { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
-}
-
-async function create(sim: Simulator, body: unknown, key = sim.apiKey) {
-	const res = await fetch(sim.apiUrl + CREATE, {
-		method: 'POST',
-		headers: authHeaders(sim, key),
-		body: JSON.stringify(body),
-	});
-	return { status: res.status, json: (await res.json()) as any, headers: res.headers };
-}
-
-async function query(sim: Simulator, taskId: string, key = sim.apiKey) {
-	const res = await fetch(`${sim.apiUrl}${CREATE}/${taskId}`, { headers: authHeaders(sim, key) });
-	return { status: res.status, json: (await res.json()) as any };
-}
-
-async function download(url: string) {
-	const res = await fetch(url);
-	return { status: res.status, type: res.headers.get('content-type'), bytes: Buffer.from(await res.arrayBuffer()) };
-}
 
 describe('simulator', () => {
 	let now = 1_800_000_000_000;
@@ -83,9 +25,9 @@ describe('simulator', () => {
 
 	/** Creates a task and moves the controlled clock past its end. */
 	async function succeededTask(body: Record<string, unknown> = { prompt: 'a cat' }) {
-		const { json } = await create(sim, body);
+		const { json } = await createTask(sim, body);
 		now += 1000;
-		const done = await query(sim, json.data.task_id);
+		const done = await queryTask(sim, json.data.task_id);
 		expect(done.json.data.task_status).toBe('succeed');
 		return done.json.data;
 	}
@@ -94,7 +36,7 @@ describe('simulator', () => {
 		it('goes submitted → processing → succeed on a short real clock', async () => {
 			const real = await startSimulator({ taskDurationMs: 200 });
 			try {
-				const created = await create(real, { prompt: 'a red fox', n: 2, external_task_id: 'ext-1' });
+				const created = await createTask(real, { prompt: 'a red fox', n: 2, external_task_id: 'ext-1' });
 				expect(created.status).toBe(200);
 				expect(created.json).toMatchObject({
 					code: 0,
@@ -108,7 +50,7 @@ describe('simulator', () => {
 				const seen: string[] = [];
 				let data: any;
 				for (let i = 0; i < 100; i++) {
-					data = (await query(real, id)).json.data;
+					data = (await queryTask(real, id)).json.data;
 					if (seen[seen.length - 1] !== data.task_status) seen.push(data.task_status);
 					if (data.task_status === 'succeed') break;
 					await sleep(20);
@@ -125,16 +67,16 @@ describe('simulator', () => {
 		});
 
 		it('derives status from the injected clock', async () => {
-			const { json } = await create(sim, { prompt: 'x' });
+			const { json } = await createTask(sim, { prompt: 'x' });
 			const id = json.data.task_id;
 			expect(json.data.created_at).toBe(now);
-			expect((await query(sim, id)).json.data.task_status).toBe('submitted');
+			expect((await queryTask(sim, id)).json.data.task_status).toBe('submitted');
 			now += 500;
-			const processing = (await query(sim, id)).json.data;
+			const processing = (await queryTask(sim, id)).json.data;
 			expect(processing).toMatchObject({ task_status: 'processing', updated_at: json.data.created_at + 500 });
 			expect(processing.task_result).toBeUndefined();
 			now += 500;
-			expect((await query(sim, id)).json.data).toMatchObject({ task_status: 'succeed', task_status_msg: '' });
+			expect((await queryTask(sim, id)).json.data).toMatchObject({ task_status: 'succeed', task_status_msg: '' });
 			expect(sim.taskStatus(id)).toBe('succeed');
 		});
 
@@ -161,8 +103,8 @@ describe('simulator', () => {
 				taskPlan: (_body, n) => (n === 1 ? { outcome: 'failed', failReason: 'content policy' } : undefined),
 			});
 			try {
-				const { json } = await create(failing, { prompt: 'x' });
-				const failed = (await query(failing, json.data.task_id)).json.data;
+				const { json } = await createTask(failing, { prompt: 'x' });
+				const failed = (await queryTask(failing, json.data.task_id)).json.data;
 				expect(failed).toMatchObject({ task_status: 'failed', task_status_msg: 'content policy' });
 				expect(failed.task_result).toBeUndefined();
 			} finally {
@@ -176,7 +118,7 @@ describe('simulator', () => {
 			sim.expireImages({ status: 403 });
 			expect((await download(url)).status).toBe(403);
 			sim.failTask(data.task_id, 'moderation');
-			expect((await query(sim, data.task_id)).json.data).toMatchObject({
+			expect((await queryTask(sim, data.task_id)).json.data).toMatchObject({
 				task_status: 'failed',
 				task_status_msg: 'moderation',
 			});
@@ -196,8 +138,8 @@ describe('simulator', () => {
 
 			const jpegSim = await startSimulator({ taskDurationMs: 0, imageFormat: 'jpeg' });
 			try {
-				const { json } = await create(jpegSim, { prompt: 'p' });
-				const url = (await query(jpegSim, json.data.task_id)).json.data.task_result.images[0].url;
+				const { json } = await createTask(jpegSim, { prompt: 'p' });
+				const url = (await queryTask(jpegSim, json.data.task_id)).json.data.task_result.images[0].url;
 				expect(url).toMatch(/\/0\.jpg$/);
 				const got = await download(url);
 				expect(got.type).toBe('image/jpeg');
@@ -212,7 +154,7 @@ describe('simulator', () => {
 		});
 
 		it('answers 404 before the task succeeded and for unknown paths', async () => {
-			const { json } = await create(sim, { prompt: 'p' });
+			const { json } = await createTask(sim, { prompt: 'p' });
 			const url = `${sim.imageUrl}/images/${json.data.task_id}/0.png`;
 			expect((await download(url)).status).toBe(404);
 			now += 1000;
@@ -231,8 +173,8 @@ describe('simulator', () => {
 		it('streams a 20 MB padded image', async () => {
 			const big = await startSimulator({ taskDurationMs: 0, imageSizeBytes: 20 * 1024 * 1024 });
 			try {
-				const { json } = await create(big, { prompt: 'p' });
-				const url = (await query(big, json.data.task_id)).json.data.task_result.images[0].url;
+				const { json } = await createTask(big, { prompt: 'p' });
+				const url = (await queryTask(big, json.data.task_id)).json.data.task_result.images[0].url;
 				const res = await raw(url);
 				expect(res.complete).toBe(true);
 				expect(res.headers['content-length']).toBe(String(20 * 1024 * 1024));
@@ -276,7 +218,7 @@ describe('simulator', () => {
 		];
 
 		it.each(cases)('rejects %s with HTTP 400', async (_name, body, field) => {
-			const res = await create(sim, body);
+			const res = await createTask(sim, body);
 			expect(res.status).toBe(400);
 			expect(res.json.code).not.toBe(0);
 			expect(res.json.message).toContain(field);
@@ -285,7 +227,7 @@ describe('simulator', () => {
 
 		it('accepts valid Base64 reference images and element ids', async () => {
 			const image = createReferenceJpeg(600, 400).toString('base64');
-			const res = await create(sim, {
+			const res = await createTask(sim, {
 				prompt: 'use <<<image_1>>>',
 				model_name: 'kling-v3-omni',
 				image_list: [{ image }, { image: 'https://example.com/a.png' }],
@@ -298,23 +240,23 @@ describe('simulator', () => {
 		});
 
 		it('rejects a duplicate external_task_id', async () => {
-			expect((await create(sim, { prompt: 'p', external_task_id: 'dup' })).json.code).toBe(0);
-			const again = await create(sim, { prompt: 'p', external_task_id: 'dup' });
+			expect((await createTask(sim, { prompt: 'p', external_task_id: 'dup' })).json.code).toBe(0);
+			const again = await createTask(sim, { prompt: 'p', external_task_id: 'dup' });
 			expect(again.status).toBe(400);
 			expect(again.json.message).toContain('external_task_id');
 		});
 
 		it('rejects missing and wrong API keys', async () => {
-			const wrong = await create(sim, { prompt: 'p' }, 'nope');
+			const wrong = await createTask(sim, { prompt: 'p' }, 'nope');
 			expect(wrong).toMatchObject({ status: 401, json: { code: 401 } });
-			const missing = await raw(sim.apiUrl + CREATE, { method: 'POST', body: '{"prompt":"p"}' });
+			const missing = await raw(sim.apiUrl + CREATE_PATH, { method: 'POST', body: '{"prompt":"p"}' });
 			expect(missing.status).toBe(401);
-			expect((await query(sim, 'whatever', 'nope')).status).toBe(401);
+			expect((await queryTask(sim, 'whatever', authHeaders(sim, 'nope'))).status).toBe(401);
 			expect(sim.tasks.size).toBe(0);
 		});
 
 		it('answers task_not_exist and unknown routes', async () => {
-			const res = await query(sim, 'sim-0-unknown');
+			const res = await queryTask(sim, 'sim-0-unknown');
 			expect(res).toMatchObject({ status: 404, json: { code: 1203, message: 'task_not_exist' } });
 			expect((await raw(sim.apiUrl + '/v1/other')).status).toBe(404);
 		});
@@ -322,12 +264,12 @@ describe('simulator', () => {
 		it('uses HTTP 200 with a non-zero code in code200 style', async () => {
 			const s = await startSimulator({ errorStyle: 'code200' });
 			try {
-				const invalid = await create(s, { prompt: 'p', n: 0 });
+				const invalid = await createTask(s, { prompt: 'p', n: 0 });
 				expect(invalid.status).toBe(200);
 				expect(invalid.json.code).not.toBe(0);
 				expect(invalid.json.message).toContain('n must');
-				expect(await create(s, { prompt: 'p' }, 'bad')).toMatchObject({ status: 200, json: { code: 401 } });
-				expect(await query(s, 'none')).toMatchObject({ status: 200, json: { code: 1203 } });
+				expect(await createTask(s, { prompt: 'p' }, 'bad')).toMatchObject({ status: 200, json: { code: 401 } });
+				expect(await queryTask(s, 'none')).toMatchObject({ status: 200, json: { code: 1203 } });
 			} finally {
 				await s.close();
 			}
@@ -338,19 +280,19 @@ describe('simulator', () => {
 		it('status: custom status and headers, consumed FIFO with times', async () => {
 			sim.addFault({ route: 'create', type: 'status', status: 429, headers: { 'retry-after': '1' }, times: 2 });
 			sim.addFault({ route: 'create', type: 'status', status: 503 });
-			const a = await create(sim, { prompt: 'p' });
+			const a = await createTask(sim, { prompt: 'p' });
 			expect(a.status).toBe(429);
 			expect(a.headers.get('retry-after')).toBe('1');
 			expect(a.json.code).toBe(429);
-			expect((await create(sim, { prompt: 'p' })).status).toBe(429);
-			expect((await create(sim, { prompt: 'p' })).status).toBe(503);
-			expect((await create(sim, { prompt: 'p' })).status).toBe(200);
+			expect((await createTask(sim, { prompt: 'p' })).status).toBe(429);
+			expect((await createTask(sim, { prompt: 'p' })).status).toBe(503);
+			expect((await createTask(sim, { prompt: 'p' })).status).toBe(200);
 			expect(sim.apiRequests('create').map((r) => r.afterCreate)).toEqual([false, false, false, true]);
 		});
 
 		it('code: HTTP 200 with a non-zero code', async () => {
 			sim.addFault({ route: 'create', type: 'code', code: 1102, message: 'Insufficient account balance' });
-			const res = await create(sim, { prompt: 'p' });
+			const res = await createTask(sim, { prompt: 'p' });
 			expect(res).toMatchObject({ status: 200, json: { code: 1102, message: 'Insufficient account balance' } });
 			expect(sim.tasks.size).toBe(0);
 		});
@@ -359,11 +301,11 @@ describe('simulator', () => {
 			sim.addFault({ route: 'create', type: 'drop' });
 			sim.addFault({ route: 'create', type: 'drop', afterCreate: true });
 			const body = JSON.stringify({ prompt: 'p' });
-			const first = await raw(sim.apiUrl + CREATE, { method: 'POST', headers: authHeaders(sim), body });
+			const first = await raw(sim.apiUrl + CREATE_PATH, { method: 'POST', headers: authHeaders(sim), body });
 			expect(first.status).toBeUndefined();
 			expect(first.error).toBeDefined();
 			expect(sim.tasks.size).toBe(0);
-			const second = await raw(sim.apiUrl + CREATE, { method: 'POST', headers: authHeaders(sim), body });
+			const second = await raw(sim.apiUrl + CREATE_PATH, { method: 'POST', headers: authHeaders(sim), body });
 			expect(second.status).toBeUndefined();
 			expect(sim.tasks.size).toBe(1);
 			expect(sim.apiRequests('create').map((r) => [r.fault, r.afterCreate])).toEqual([
@@ -373,9 +315,9 @@ describe('simulator', () => {
 		});
 
 		it('dropMidBody: cut JSON on the API', async () => {
-			const { json } = await create(sim, { prompt: 'p' });
+			const { json } = await createTask(sim, { prompt: 'p' });
 			sim.addFault({ route: 'query', type: 'dropMidBody' });
-			const res = await raw(`${sim.apiUrl}${CREATE}/${json.data.task_id}`, { headers: authHeaders(sim) });
+			const res = await raw(`${sim.apiUrl}${CREATE_PATH}/${json.data.task_id}`, { headers: authHeaders(sim) });
 			expect(res.status).toBe(200);
 			expect(res.complete).toBe(false);
 			expect(res.body.length).toBe(Math.floor(Number(res.headers['content-length']) / 2));
@@ -385,7 +327,7 @@ describe('simulator', () => {
 		it('delay: responds normally after the wait (create happens first)', async () => {
 			sim.addFault({ route: 'create', type: 'delay', ms: 150 });
 			const started = Date.now();
-			const pending = create(sim, { prompt: 'p' });
+			const pending = createTask(sim, { prompt: 'p' });
 			await sleep(50);
 			expect(sim.tasks.size).toBe(1);
 			const res = await pending;
@@ -395,7 +337,7 @@ describe('simulator', () => {
 
 		it('malformed: HTTP 200 with invalid JSON', async () => {
 			sim.addFault({ route: 'query', type: 'malformed' });
-			const res = await raw(`${sim.apiUrl}${CREATE}/x`, { headers: authHeaders(sim) });
+			const res = await raw(`${sim.apiUrl}${CREATE_PATH}/x`, { headers: authHeaders(sim) });
 			expect(res.status).toBe(200);
 			expect(res.headers['content-type']).toContain('application/json');
 			expect(() => JSON.parse(res.body.toString())).toThrow();
@@ -454,14 +396,14 @@ describe('simulator', () => {
 			try {
 				expect(echo.url).toMatch(/^http:\/\/127\.0\.0\.3:\d+$/);
 				sim.addFault({ route: 'create', type: 'redirect', status: 307, location: `${echo.url}/v1/elsewhere` });
-				const created = await raw(sim.apiUrl + CREATE, { method: 'POST', headers: authHeaders(sim), body: '{"prompt":"p"}' });
+				const created = await raw(sim.apiUrl + CREATE_PATH, { method: 'POST', headers: authHeaders(sim), body: '{"prompt":"p"}' });
 				expect(created.status).toBe(307);
 				expect(created.headers.location).toBe(`${echo.url}/v1/elsewhere`);
 				expect(sim.tasks.size).toBe(0);
 				expect(sim.apiRequests('create')[0]).toMatchObject({ fault: 'redirect', afterCreate: false, status: 307 });
 
 				sim.addFault({ route: 'query', type: 'redirect', status: 301, location: 'https://example.org/x' });
-				const queried = await raw(`${sim.apiUrl}${CREATE}/sim-1`, { headers: authHeaders(sim) });
+				const queried = await raw(`${sim.apiUrl}${CREATE_PATH}/sim-1`, { headers: authHeaders(sim) });
 				expect(queried).toMatchObject({ status: 301, headers: { location: 'https://example.org/x' } });
 
 				// A client that follows redirects ends up on the other host.
@@ -481,9 +423,9 @@ describe('simulator', () => {
 		});
 
 		it('trickle: JSON answers get spaces one at a time, then the real body', async () => {
-			const { json } = await create(sim, { prompt: 'p' });
+			const { json } = await createTask(sim, { prompt: 'p' });
 			sim.addFault({ route: 'query', type: 'trickle', intervalMs: 5, bytes: 3 });
-			const res = await raw(`${sim.apiUrl}${CREATE}/${json.data.task_id}`, { headers: authHeaders(sim) });
+			const res = await raw(`${sim.apiUrl}${CREATE_PATH}/${json.data.task_id}`, { headers: authHeaders(sim) });
 			expect(res.complete).toBe(true);
 			expect(res.body.subarray(0, 4).toString()).toBe('   {');
 			expect(res.headers['content-length']).toBe(String(res.body.length));
@@ -491,16 +433,16 @@ describe('simulator', () => {
 			expect(sim.apiRequests('query')[0]).toMatchObject({ fault: 'trickle', trickledBytes: 3, status: 200 });
 
 			sim.addFault({ route: 'create', type: 'trickle', intervalMs: 5, bytes: 2 });
-			const created = await raw(sim.apiUrl + CREATE, { method: 'POST', headers: authHeaders(sim), body: '{"prompt":"p"}' });
+			const created = await raw(sim.apiUrl + CREATE_PATH, { method: 'POST', headers: authHeaders(sim), body: '{"prompt":"p"}' });
 			expect(JSON.parse(created.body.toString()).code).toBe(0);
 			expect(sim.apiRequests('create')[1]).toMatchObject({ fault: 'trickle', afterCreate: true });
 		});
 
 		it('trickle without bytes never ends: only a whole-request deadline gets the client out', async () => {
-			const { json } = await create(sim, { prompt: 'p' });
+			const { json } = await createTask(sim, { prompt: 'p' });
 			sim.addFault({ route: 'query', type: 'trickle', intervalMs: 10 });
 			const received = await new Promise<string>((resolve, reject) => {
-				const req = http.get(`${sim.apiUrl}${CREATE}/${json.data.task_id}`, { headers: authHeaders(sim), agent: false }, (res) => {
+				const req = http.get(`${sim.apiUrl}${CREATE_PATH}/${json.data.task_id}`, { headers: authHeaders(sim), agent: false }, (res) => {
 					let text = '';
 					expect(res.headers['content-length']).toBeUndefined();
 					res.on('data', (chunk: Buffer) => {
@@ -624,7 +566,7 @@ describe('simulator callbacks', () => {
 	it('POSTs submitted, processing and the final status, then repeats it; bodies are what the query answers', async () => {
 		const sim = await start();
 		const rx = await receiver();
-		const { json } = await create(sim, { prompt: 'p', n: 2, external_task_id: 'cb-1', callback_url: `${rx.url}/hook?x=1` });
+		const { json } = await createTask(sim, { prompt: 'p', n: 2, external_task_id: 'cb-1', callback_url: `${rx.url}/hook?x=1` });
 		const id = json.data.task_id;
 		await sim.flushCallbacks();
 		expect(statuses(rx)).toEqual(['submitted']);
@@ -639,10 +581,10 @@ describe('simulator callbacks', () => {
 
 		now += 500;
 		await sim.flushCallbacks();
-		const processing = (await query(sim, id)).json.data;
+		const processing = (await queryTask(sim, id)).json.data;
 		now += 500;
 		await sim.flushCallbacks();
-		const final = (await query(sim, id)).json.data;
+		const final = (await queryTask(sim, id)).json.data;
 		expect(statuses(rx)).toEqual(['submitted', 'processing', 'succeed', 'succeed']);
 		expect(rx.received[1].json).toEqual(processing);
 		expect(rx.received[2].json).toEqual(final);
@@ -667,14 +609,14 @@ describe('simulator callbacks', () => {
 	it('a clock jump sends each status in order; failed tasks; failTask before processing skips it', async () => {
 		const sim = await start({ taskPlan: (_b, n) => (n === 1 ? { outcome: 'failed', failReason: 'content policy' } : undefined) });
 		const rx = await receiver();
-		const failing = (await create(sim, { prompt: 'p', callback_url: rx.url })).json.data.task_id;
+		const failing = (await createTask(sim, { prompt: 'p', callback_url: rx.url })).json.data.task_id;
 		now += 5000;
 		await sim.flushCallbacks();
 		expect(statuses(rx, failing)).toEqual(['submitted', 'processing', 'failed', 'failed']);
 		expect(rx.received[2].json).toMatchObject({ task_status_msg: 'content policy' });
 		expect(rx.received[2].json.task_result).toBeUndefined();
 
-		const stopped = (await create(sim, { prompt: 'p', callback_url: rx.url })).json.data.task_id;
+		const stopped = (await createTask(sim, { prompt: 'p', callback_url: rx.url })).json.data.task_id;
 		await sim.flushCallbacks();
 		sim.failTask(stopped, 'moderation');
 		await sim.flushCallbacks();
@@ -685,7 +627,7 @@ describe('simulator callbacks', () => {
 	it('callbackWrapped wraps the body in {code, message, data}; callbackRepeats: 0 sends the final status once', async () => {
 		const sim = await start({ callbackWrapped: true, callbackRepeats: 0 });
 		const rx = await receiver();
-		const id = (await create(sim, { prompt: 'p', callback_url: rx.url })).json.data.task_id;
+		const id = (await createTask(sim, { prompt: 'p', callback_url: rx.url })).json.data.task_id;
 		now += 1000;
 		await sim.flushCallbacks();
 		expect(rx.received.map((r) => [r.json.code, r.json.message, r.json.data.task_id, r.json.data.task_status])).toEqual([
@@ -699,7 +641,7 @@ describe('simulator callbacks', () => {
 		const sim = await startSimulator({ taskDurationMs: 100, callbackRepeatDelayMs: 5 });
 		closers.push(() => sim.close());
 		const rx = await receiver();
-		await create(sim, { prompt: 'p', callback_url: rx.url });
+		await createTask(sim, { prompt: 'p', callback_url: rx.url });
 		await rx.waitFor(4);
 		expect(statuses(rx)).toEqual(['submitted', 'processing', 'succeed', 'succeed']);
 		expect(sim.apiRequests('query')).toHaveLength(0);
@@ -709,7 +651,7 @@ describe('simulator callbacks', () => {
 		const sim = await start({ callbackRepeats: 0 });
 		const rx = await receiver();
 		sim.addFault({ route: 'callback', type: 'drop' });
-		await create(sim, { prompt: 'p', callback_url: rx.url });
+		await createTask(sim, { prompt: 'p', callback_url: rx.url });
 		await sim.flushCallbacks();
 		expect(sim.callbacks().map((c) => [c.taskStatus, c.attempt, c.fault, c.ok])).toEqual([
 			['submitted', 1, 'drop', false],
@@ -725,7 +667,7 @@ describe('simulator callbacks', () => {
 	it('retries a non-2xx answer at most twice, then goes on with the next status', async () => {
 		const sim = await start();
 		const rx = await receiver((n) => (n <= 3 ? 503 : 200));
-		await create(sim, { prompt: 'p', callback_url: rx.url });
+		await createTask(sim, { prompt: 'p', callback_url: rx.url });
 		await sim.flushCallbacks();
 		now += 1000;
 		await sim.flushCallbacks();
@@ -742,7 +684,7 @@ describe('simulator callbacks', () => {
 
 	it('never calls a host off the machine: such callbacks are recorded, not delivered', async () => {
 		const sim = await start({ taskDurationMs: 0 });
-		await create(sim, { prompt: 'p', callback_url: 'https://example.com/hook' });
+		await createTask(sim, { prompt: 'p', callback_url: 'https://example.com/hook' });
 		await sim.flushCallbacks();
 		expect(sim.callbacks().map((c) => [c.kind, c.taskStatus, c.notDelivered])).toEqual([
 			['status', 'submitted', true],
@@ -755,7 +697,7 @@ describe('simulator callbacks', () => {
 	it('reset() stops a task’s callbacks', async () => {
 		const sim = await start();
 		const rx = await receiver();
-		await create(sim, { prompt: 'p', callback_url: rx.url });
+		await createTask(sim, { prompt: 'p', callback_url: rx.url });
 		await sim.flushCallbacks();
 		sim.reset();
 		now += 1000;
@@ -773,7 +715,7 @@ describe('simulator callbacks', () => {
 		expect(sim.tasks.has(forgedId)).toBe(false);
 		expect(rx.received[0].json).toMatchObject({ task_status: 'succeed', task_result: { images: [{ index: 0 }] } });
 
-		const { json } = await create(sim, { prompt: 'p', external_task_id: 'mine' });
+		const { json } = await createTask(sim, { prompt: 'p', external_task_id: 'mine' });
 		now += 500;
 		await sim.sendForgedCallback(rx.url, { taskId: json.data.task_id, imageUrl: 'http://127.0.0.3:1/evil.png', wrapped: true });
 		expect(sim.taskStatus(json.data.task_id)).toBe('processing');

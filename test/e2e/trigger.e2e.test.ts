@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { describeRun, E2EInstance } from './harness';
 import { expectForgedAndMalformedRefused, postJson } from '../support/callbacks';
 import { freePort } from '../support/net';
+import { createTask, queryTask } from '../support/simulator-http';
 import { sleep, until } from '../support/wait';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
@@ -90,12 +91,7 @@ async function callbacksDone(taskIds: string[]): Promise<void> {
 
 /** Creates a task straight at the simulator (not through n8n), without a callback URL. */
 async function createAtSimulator(prompt: string): Promise<string> {
-	const created = await fetch(`${e2e.sim.apiUrl}/kling/v1/images/omni-image`, {
-		method: 'POST',
-		headers: { authorization: `Bearer ${e2e.apiKey}`, 'content-type': 'application/json' },
-		body: JSON.stringify({ prompt }),
-	});
-	return ((await created.json()) as { data: { task_id: string } }).data.task_id;
+	return (await createTask(e2e.sim, { prompt })).json.data.task_id;
 }
 
 let slowTaskId: string;
@@ -213,10 +209,7 @@ test('the static data in n8n\'s database holds every task, although callbacks of
 test('concurrent repeats of a new task\'s final callback start one execution', async () => {
 	const taskId = await createAtSimulator('A paper boat on a pond');
 	await waitFor('the task to finish', () => e2e.sim.taskStatus(taskId) === 'succeed');
-	const res = await fetch(`${e2e.sim.apiUrl}/kling/v1/images/omni-image/${taskId}`, {
-		headers: { authorization: `Bearer ${e2e.apiKey}` },
-	});
-	const body = ((await res.json()) as { data: unknown }).data;
+	const body = (await queryTask(e2e.sim, taskId)).json.data;
 	const before = (await executions(TRIGGER_ID)).length;
 	const answers = await Promise.all(Array.from({ length: 8 }, async () => await postJson(triggerUrl, body)));
 	expect(answers.map((a) => a.status)).toEqual(answers.map(() => 200));
