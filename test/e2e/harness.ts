@@ -9,12 +9,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { startSimulator } from '../../simulator';
 import type { Simulator, SimulatorOptions } from '../../simulator';
+import { startUploadReceiver, type UploadReceiver } from '../support/uploads';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const host = require('../../scripts/lib/n8n-host');
 const n8nInstance = require('../../scripts/lib/n8n-instance');
 const examples = require('../../scripts/lib/examples');
-const { startUploadReceiver } = require('../../scripts/lib/upload-receiver');
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 export const KLING_NODE_TYPE: string = examples.KLING_NODE_TYPE;
@@ -61,21 +61,6 @@ export interface ExecResult {
 	stdout: string;
 	stderr: string;
 	durationMs: number;
-}
-
-export interface Upload {
-	method: string;
-	path: string;
-	headers: Record<string, string>;
-	fields: Record<string, string>;
-	files: Array<{ field: string; fileName: string; mimeType: string; bytes: Buffer }>;
-	error?: string;
-}
-
-export interface UploadReceiver {
-	url: string;
-	uploads: Upload[];
-	close(): Promise<void>;
 }
 
 export interface InstanceOptions {
