@@ -168,9 +168,12 @@ async function main() {
 		chatModel = { url: fake.url, apiKey: fake.apiKey, model: fake.model, standIn: true };
 		log(`example 4's chat model: a scripted stand-in at ${fake.url} (set OPENAI_API_KEY to use a real model)`);
 	}
+	// Example 5's webhook takes this header; made here, so no two installs share it.
+	const batchStartKey = crypto.randomBytes(18).toString('base64url');
 	await instance.importCredentials([
 		examples.credentialEntry({ apiKey: api.apiKey, baseUrl: api.apiUrl }),
 		examples.openAiCredentialEntry({ apiKey: chatModel.apiKey, url: chatModel.url }),
+		examples.batchStartCredentialEntry(batchStartKey),
 	]);
 	const workflows = examples.configuredExamples({
 		outputFolder,
@@ -238,7 +241,8 @@ async function main() {
 				chatModel.standIn ? 'a scripted stand-in, not a real LLM (set OPENAI_API_KEY to use yours)' : `${chatModel.model} at ${chatModel.url}`
 			}`,
 			`        "${fifth.name}"  ${url}/workflow/${fifth.id}`,
-			`          press "Execute workflow" (or POST to ${url}/webhook/kling-batch-start): it only creates the tasks;`,
+			`          press "Execute workflow" (or POST to ${url}/webhook/${examples.BATCH_START_PATH}`,
+			`          with the header "${examples.BATCH_START_HEADER}: ${batchStartKey}"): it only creates the tasks;`,
 			`          "${sixth.name}" (published) gets each finished task by callback and writes ${rel(path.join(outputFolder, 'callback'))}`,
 			'',
 			'  Press Ctrl-C to stop n8n and everything else this command started.',

@@ -3,6 +3,7 @@
  * The example workflows in examples/ and the credential they use, adapted to a particular n8n instance
  * (output folder, upload endpoint, poll interval) before import.
  */
+const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
 const { REPO_ROOT } = require('./n8n-host');
@@ -39,6 +40,18 @@ const CALLBACK_EXAMPLES = {
 	trigger: { id: 'klingOmniExample6', file: '6-callback-trigger.json' },
 };
 const KLING_TRIGGER_NODE_TYPE = `${KLING_NODE_TYPE}Trigger`;
+
+/**
+ * Example 5's "Start batch" webhook is authenticated by a header: an open URL would let anyone start paid
+ * batches. The example references this credential; its value is made per instance (batchStartCredentialEntry).
+ */
+const BATCH_START_CREDENTIAL = { id: 'klingBatchStartKey', name: 'Batch start key', type: 'httpHeaderAuth' };
+const BATCH_START_HEADER = 'X-Batch-Key';
+const BATCH_START_PATH = 'kling-batch-start';
+
+function batchStartCredentialEntry(secret) {
+	return { ...BATCH_START_CREDENTIAL, data: { name: BATCH_START_HEADER, value: secret } };
+}
 
 function loadExample(key) {
 	const { file } = EXAMPLES[key];
@@ -111,12 +124,15 @@ function triggerProductionUrl(workflow, n8nUrl) {
 /**
  * Examples 5 and 6 configured for one instance: `n8nUrl` (where n8n takes webhooks, e.g. http://localhost:5678),
  * `outputFolder` (example 6 writes into `<outputFolder>/callback`), optionally `promptCount` (example 5's batch).
+ * The examples ship no webhook id: each instance gets its own random one, as n8n's editor gives a pasted trigger,
+ * so no two installs share a callback URL.
  */
 function configuredCallbackExamples({ n8nUrl, outputFolder, promptCount }) {
 	const load = ({ file }) => JSON.parse(fs.readFileSync(path.join(EXAMPLES_DIR, file), 'utf8'));
 	const trigger = configureWorkflow(load(CALLBACK_EXAMPLES.trigger), {
 		settings: { output_folder: path.join(outputFolder, 'callback') },
 	});
+	for (const node of trigger.nodes.filter((n) => n.type === KLING_TRIGGER_NODE_TYPE)) node.webhookId = crypto.randomUUID();
 	const settings = { callback_url: triggerProductionUrl(trigger, n8nUrl) };
 	if (promptCount !== undefined) settings.prompt_count = promptCount;
 	const batch = configureWorkflow(load(CALLBACK_EXAMPLES.batch), { settings });
@@ -145,6 +161,10 @@ module.exports = {
 	OPENAI_CREDENTIAL,
 	CALLBACK_EXAMPLES,
 	KLING_TRIGGER_NODE_TYPE,
+	BATCH_START_CREDENTIAL,
+	BATCH_START_HEADER,
+	BATCH_START_PATH,
+	batchStartCredentialEntry,
 	triggerProductionUrl,
 	configuredCallbackExamples,
 	loadExample,

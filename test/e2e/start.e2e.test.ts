@@ -113,7 +113,7 @@ test('the owner from the environment can log in and sees the examples, the crede
 	const callbackIds = Object.values(CALLBACK_EXAMPLES as Record<string, { id: string }>).map((e) => e.id);
 	expect(workflows).toEqual([...Object.values(EXAMPLES).map((e) => e.id), AGENT_EXAMPLE_ID, ...callbackIds].sort());
 	const credentials = (await api('GET', '/rest/credentials')).data;
-	expect(credentials.map((c: { type: string }) => c.type).sort()).toEqual(['cometApiKlingApi', 'openAiApi']);
+	expect(credentials.map((c: { type: string }) => c.type).sort()).toEqual(['cometApiKlingApi', 'httpHeaderAuth', 'openAiApi']);
 	const nodeTypes = await api('GET', '/types/nodes.json');
 	expect(nodeTypes.map((t: { name: string }) => t.name)).toContain(KLING_NODE_TYPE);
 });

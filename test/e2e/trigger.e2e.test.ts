@@ -11,6 +11,7 @@ import { expectForgedAndMalformedRefused, postJson } from '../support/callbacks'
 import { freePort } from '../support/net';
 import { createTask, queryTask } from '../support/simulator-http';
 import { sleep, until } from '../support/wait';
+import { signCallbackUrl, tokenKey } from '../../nodes/shared/callback/token';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const examples = require('../../scripts/lib/examples');
@@ -31,6 +32,8 @@ let port: number;
 let triggerUrl: string;
 let callbackFolder: string;
 let batchResponse: { status: number; body: any; ms: number };
+/** Example 5's "Start batch" webhook takes this header (its credential, made per instance). */
+const batchStartKey = `e2e-${Date.now().toString(36)}`;
 let createdIds: string[];
 const serverOutput: string[] = [];
 
@@ -66,7 +69,7 @@ async function waitFor(what: string, check: () => Promise<boolean> | boolean): P
 async function startN8n(): Promise<void> {
 	server = await e2e.instance.start({ port, echo: false, ownerEmail: 'trigger-e2e@example.com', ownerPassword: 'Trigger-E2e-1' });
 	// A POST-only webhook answers GET with 404 "not registered for GET" once its workflow is activated.
-	for (const url of [triggerUrl, `http://localhost:${port}/webhook/kling-batch-start`]) {
+	for (const url of [triggerUrl, `http://localhost:${port}/webhook/${examples.BATCH_START_PATH}`]) {
 		await waitFor(`the webhook ${url}`, async () => {
 			const res = await fetch(url);
 			return /not registered for GET/i.test(await res.text());
@@ -89,9 +92,15 @@ async function callbacksDone(taskIds: string[]): Promise<void> {
 	await e2e.sim.flushCallbacks();
 }
 
-/** Creates a task straight at the simulator (not through n8n), without a callback URL. */
-async function createAtSimulator(prompt: string): Promise<string> {
-	return (await createTask(e2e.sim, { prompt })).json.data.task_id;
+/**
+ * Creates a task straight at the simulator (not through n8n), with the trigger's URL and the token
+ * Create Omni Image would add for it; returns the task id and that callback URL.
+ */
+async function createAtSimulator(prompt: string): Promise<{ taskId: string; callbackUrl: string }> {
+	const externalTaskId = `e2e-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
+	const callbackUrl = signCallbackUrl(tokenKey(e2e.apiKey), triggerUrl, externalTaskId, Date.now());
+	const created = await createTask(e2e.sim, { prompt, callback_url: callbackUrl, external_task_id: externalTaskId });
+	return { taskId: created.json.data.task_id, callbackUrl };
 }
 
 let slowTaskId: string;
@@ -118,6 +127,7 @@ beforeAll(async () => {
 	triggerUrl = examples.triggerProductionUrl(trigger, `http://localhost:${port}`);
 	callbackFolder = path.join(e2e.outputFolder, 'callback');
 	fs.mkdirSync(callbackFolder, { recursive: true });
+	await e2e.instance.importCredentials([examples.batchStartCredentialEntry(batchStartKey)]);
 	await e2e.importWorkflows([batch, trigger]);
 	for (const id of [BATCH_ID, TRIGGER_ID]) {
 		const published = await e2e.instance.command(['publish:workflow', `--id=${id}`]);
@@ -126,7 +136,10 @@ beforeAll(async () => {
 	await startN8n();
 
 	const started = Date.now();
-	batchResponse = { ...(await postJson(`http://localhost:${port}/webhook/kling-batch-start`, {})), ms: Date.now() - started };
+	const batchStart = `http://localhost:${port}/webhook/${examples.BATCH_START_PATH}`;
+	const unauthenticated = await postJson(batchStart, {});
+	expect(unauthenticated.status).toBe(403);
+	batchResponse = { ...(await postJson(batchStart, {}, { [examples.BATCH_START_HEADER]: batchStartKey })), ms: Date.now() - started };
 	createdIds = Array.isArray(batchResponse.body) ? batchResponse.body.map((task: { task_id: string }) => task.task_id) : [];
 }, 8 * 60 * 1000);
 
@@ -141,15 +154,15 @@ test('the batch workflow creates every task in seconds, with the trigger\'s URL 
 	expect(batchResponse.ms).toBeLessThan(15_000);
 	const creates = e2e.sim.apiRequests('create');
 	expect(creates).toHaveLength(N);
-	for (const create of creates) expect((create.body as { callback_url: string }).callback_url).toBe(triggerUrl);
+	for (const create of creates) expect((create.body as { callback_url: string }).callback_url).toMatch(new RegExp(`^${triggerUrl}\\?kling_token=`));
 	const [batchRun] = await executions(BATCH_ID);
 	expect(batchRun.status).toBe('success');
 	expect(Date.parse(batchRun.stoppedAt!) - Date.parse(batchRun.startedAt)).toBeLessThan(10_000);
 });
 
-test('forged and malformed callbacks get a 4xx (or 200 for a real unfinished task) and start nothing', async () => {
-	// A real task of the account, claimed finished long before it is: checked with the API, not started.
-	slowTaskId = await createAtSimulator(`${SLOW} a paper crane`);
+test('forged and malformed callbacks get a 4xx and start nothing', async () => {
+	// A real task of the account, claimed finished long before it is, at the trigger's URL without its token.
+	slowTaskId = (await createAtSimulator(`${SLOW} a paper crane`)).taskId;
 	await expectForgedAndMalformedRefused(e2e.sim, triggerUrl, slowTaskId);
 	// (That none of them started an execution is checked below: exactly one execution per batch task.)
 });
@@ -190,13 +203,14 @@ test('every task starts the trigger workflow once, and its images are written on
 			e2e.sim.expectedImageBytes(item.json.image.url),
 		);
 	}
-	// One verification query per task, none from the batch; one each for the forged unknown and early callbacks.
+	// One verification query per task, none from the batch; none for the forged callbacks (no token).
 	const queries = e2e.sim.apiRequests('query');
-	for (const taskId of [...createdIds, slowTaskId]) {
+	for (const taskId of createdIds) {
 		const count = queries.filter((q) => q.path.endsWith(`/${taskId}`)).length;
 		expect([taskId, count]).toEqual([taskId, 1]);
 	}
-	expect(queries).toHaveLength(N + 2);
+	expect(queries.filter((q) => q.path.endsWith(`/${slowTaskId}`))).toHaveLength(0);
+	expect(queries).toHaveLength(N);
 	expect(e2e.sim.imageRequests()).toHaveLength(N - 1);
 });
 
@@ -207,11 +221,11 @@ test('the static data in n8n\'s database holds every task, although callbacks of
 });
 
 test('concurrent repeats of a new task\'s final callback start one execution', async () => {
-	const taskId = await createAtSimulator('A paper boat on a pond');
+	const { taskId, callbackUrl } = await createAtSimulator('A paper boat on a pond');
 	await waitFor('the task to finish', () => e2e.sim.taskStatus(taskId) === 'succeed');
 	const body = (await queryTask(e2e.sim, taskId)).json.data;
 	const before = (await executions(TRIGGER_ID)).length;
-	const answers = await Promise.all(Array.from({ length: 8 }, async () => await postJson(triggerUrl, body)));
+	const answers = await Promise.all(Array.from({ length: 8 }, async () => await postJson(callbackUrl, body)));
 	expect(answers.map((a) => a.status)).toEqual(answers.map(() => 200));
 	expect(answers.filter((a) => a.body.started === true)).toHaveLength(1);
 	await waitFor('its execution', async () => (await executions(TRIGGER_ID)).length > before);
@@ -225,7 +239,7 @@ test('after n8n restarts, a repeated final callback starts nothing', async () =>
 	await stopN8n();
 	await startN8n();
 	const finals = e2e.sim.callbacks().filter((c) => c.kind === 'status' && c.taskStatus === 'succeed');
-	const answers = await Promise.all(finals.slice(0, 4).map(async (c) => await postJson(triggerUrl, c.body)));
+	const answers = await Promise.all(finals.slice(0, 4).map(async (c) => await postJson(c.url, c.body)));
 	for (const answer of answers) expect(answer).toEqual({ status: 200, body: expect.objectContaining({ started: false, reason: 'already handled' }) });
 	await sleep(1500);
 	expect((await executions(TRIGGER_ID)).length).toBe(before);

@@ -18,8 +18,8 @@ export async function expectForgedAndMalformedRefused(sim: Simulator, triggerUrl
 }
 
 /** POSTs JSON (a callback, a webhook start) and returns the status with the answer, parsed when it is JSON. */
-export async function postJson(url: string, body: unknown): Promise<{ status: number; body: any }> {
-	const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
+	const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
 	const text = await res.text();
 	let parsed: unknown = text;
 	try {
