@@ -8,7 +8,7 @@
  * engine to run them and is resumed with their output, so the tool's own run is found through the agent's
  * `metadata.subNodeExecutionData` (see docs/AI-AGENT-NOTES.md).
  */
-import { describeRun, E2EInstance, ExecResult, KLING_NODE_TYPE, nodeNamed } from './harness';
+import { describeRun, E2EInstance, ExecResult, expectSuccess, KLING_NODE_TYPE, nodeNamed } from './harness';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const examples = require('../../scripts/lib/examples');
@@ -88,10 +88,6 @@ function toolResults(run: AgentRun): string[] {
 
 function agentOutput(run: AgentRun): any[] {
 	return e2e.output(run.result, AGENT);
-}
-
-function expectSuccess(result: ExecResult): void {
-	if (!result.ok) throw new Error(`execution failed: ${describeRun(result)}`);
 }
 
 /** A variant of example 4 under a new id. */

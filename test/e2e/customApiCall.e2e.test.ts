@@ -12,7 +12,7 @@
  */
 import { startEchoServer } from '../../simulator';
 import type { EchoServer } from '../../simulator';
-import { describeRun, E2EInstance, ExecResult } from './harness';
+import { E2EInstance, ExecResult, expectSuccess } from './harness';
 import { sleep } from '../support/wait';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
@@ -100,7 +100,7 @@ async function run(workflowId: string) {
 
 test('an HTTP Request node with Predefined Credential Type → CometAPI API calls the API with the key and outputs the task; by default it sends the key to any other host too', async () => {
 	const { result, queries, echoed } = await run('customApiCallOpen');
-	if (!result.ok) throw new Error(`execution failed: ${describeRun(result)}`);
+	expectSuccess(result);
 
 	expect(queries.map((q) => ({ method: q.method, path: q.path, authorization: q.headers.authorization, status: q.status }))).toEqual([
 		{ method: 'GET', path: `${OMNI_IMAGE}/${taskId}`, authorization: `Bearer ${e2e.apiKey}`, status: 200 },

@@ -5,10 +5,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-	describeRun,
 	E2EInstance,
 	EXAMPLES,
 	ExecResult,
+	expectSuccess,
 	FAIL_MARKER,
 	FAIL_REASON,
 	Item,
@@ -31,10 +31,6 @@ beforeAll(async () => {
 afterAll(async () => {
 	await e2e?.close();
 });
-
-function expectSuccess(result: ExecResult): void {
-	if (!result.ok) throw new Error(`execution failed: ${describeRun(result)}`);
-}
 
 /** The checks every image item must pass: MIME type, file name, bytes equal to what the simulator served. */
 function expectImageItem(item: Item, taskId: string, index: number, binaryField = 'data'): Buffer {

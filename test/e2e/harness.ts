@@ -249,6 +249,11 @@ export function describeRun(result: ExecResult): string {
 	return `exit ${result.code ?? result.signal}; error: ${error}\nstdout tail: ${result.stdout.slice(-2000)}\nstderr tail: ${result.stderr.slice(-2000)}`;
 }
 
+/** Fails the test with the run's exit, error and output tails unless the execution succeeded. */
+export function expectSuccess(result: ExecResult): void {
+	if (!result.ok) throw new Error(`execution failed: ${describeRun(result)}`);
+}
+
 /** Removes nodes from a workflow together with the connections from and to them. */
 export function removeNodes(workflow: any, names: string[]): void {
 	workflow.nodes = workflow.nodes.filter((n: { name: string }) => !names.includes(n.name));
