@@ -10,6 +10,7 @@
 import * as crypto from 'node:crypto';
 import { delay, HOLD_MARKER, KLING_NODE_TYPE, QueueHarness, uploadImageNode, waitFor } from './harness';
 import type { ExecutionSummary } from './harness';
+import { signCallbackUrl, tokenKey } from '../../nodes/shared/callback/token';
 import { expectForgedAndMalformedRefused, postJson } from '../support/callbacks';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
@@ -126,14 +127,23 @@ function report(line: string): void {
 	process.stderr.write(`[queue] ${line}\n`);
 }
 
-/** Creates a task straight at the simulator (not through n8n), without a callback URL. */
-async function createAtSimulator(prompt: string): Promise<string> {
+/**
+ * Creates a task straight at the simulator (not through n8n); with `signedFor`, with that callback URL and
+ * the token Create Omni Image would add to it. Returns the task id and the callback URL it was created with.
+ */
+async function createAtSimulator(prompt: string, signedFor?: string): Promise<{ taskId: string; callbackUrl?: string }> {
+	const externalTaskId = `queue-extra-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
+	// The simulator's own callbacks go to the same path on a port nothing listens on: the test sends the final one.
+	const unreachable = signedFor && `http://127.0.0.1:9${new URL(signedFor).pathname}`;
+	const signed = unreachable ? new URL(signCallbackUrl(tokenKey(h.sim.apiKey), unreachable, externalTaskId, Date.now())) : undefined;
+	const callbackUrl = signed && `${signedFor}${signed.search}`;
+	const body = signed ? { prompt, callback_url: signed.toString(), external_task_id: externalTaskId } : { prompt };
 	const res = await fetch(`${h.sim.apiUrl}/kling/v1/images/omni-image`, {
 		method: 'POST',
 		headers: { authorization: `Bearer ${h.sim.apiKey}`, 'content-type': 'application/json' },
-		body: JSON.stringify({ prompt }),
+		body: JSON.stringify(body),
 	});
-	return ((await res.json()) as { data: { task_id: string } }).data.task_id;
+	return { taskId: ((await res.json()) as { data: { task_id: string } }).data.task_id, callbackUrl };
 }
 
 /** Queries the test made itself (to build a final callback body), per task. */
@@ -186,7 +196,7 @@ describe('scenario 2: the callback trigger in queue mode', () => {
 		const creates = h.creates(RUN);
 		expect(creates.map((c) => c.taskId).sort()).toEqual([...createdIds].sort());
 		for (const create of h.sim.apiRequests('create').filter((r) => createdIds.includes(r.taskId!))) {
-			expect((create.body as { callback_url: string }).callback_url).toBe(triggerUrl);
+			expect((create.body as { callback_url: string }).callback_url.startsWith(`${triggerUrl}?kling_token=`)).toBe(true);
 		}
 		const [run] = await h.executions(BATCH.id);
 		expect(run).toMatchObject({ status: 'success', mode: 'webhook' });
@@ -198,8 +208,8 @@ describe('scenario 2: the callback trigger in queue mode', () => {
 		);
 	});
 
-	test('forged and malformed callbacks get a 4xx (or 200 for a real unfinished task) and start nothing', async () => {
-		heldTaskId = await createAtSimulator(`a paper crane${HOLD_MARKER}`);
+	test('forged (no task token) and malformed callbacks get a 4xx and start nothing', async () => {
+		heldTaskId = (await createAtSimulator(`a paper crane${HOLD_MARKER}`)).taskId;
 		await expectForgedAndMalformedRefused(h.sim, triggerUrl, heldTaskId);
 		// (That none of them started an execution is checked below: exactly one execution per task.)
 	});
@@ -218,7 +228,7 @@ describe('scenario 2: the callback trigger in queue mode', () => {
 			const kinds = delivered.filter((c) => c.taskId === id && c.ok).map((c) => `${c.kind}:${c.taskStatus}`);
 			expect([id, kinds]).toEqual([id, ['status:submitted', 'status:processing', 'status:succeed', 'repeat:succeed']]);
 		}
-		for (const c of delivered) expect(c.url).toBe(triggerUrl);
+		for (const c of delivered) expect(c.url.startsWith(`${triggerUrl}?kling_token=`)).toBe(true);
 		await waitFor('N finished trigger executions', async () => {
 			const runs = await triggerRuns();
 			return runs.length >= N && runs.every((r) => r.stoppedAt);
@@ -232,15 +242,16 @@ describe('scenario 2: the callback trigger in queue mode', () => {
 	test('concurrent repeats: of a delivered task start nothing; of a new task\'s final callback start one execution', async () => {
 		// The bodies the provider sent as final callbacks (no query: each task must show one, the trigger's).
 		const repeatedIds = createdIds.slice(0, 3);
-		const bodies = repeatedIds.map((id) => h.sim.callbacks().find((c) => c.taskId === id && c.kind === 'status' && c.taskStatus === 'succeed')!.body);
-		const repeats = await Promise.all(bodies.flatMap((body) => Array.from({ length: 4 }, () => postJson(triggerUrl, body))));
+		const finals = repeatedIds.map((id) => h.sim.callbacks().find((c) => c.taskId === id && c.kind === 'status' && c.taskStatus === 'succeed')!);
+		const repeats = await Promise.all(finals.flatMap((final) => Array.from({ length: 4 }, () => postJson(final.url, final.body))));
 		for (const answer of repeats) expect(answer).toEqual({ status: 200, body: expect.objectContaining({ started: false, reason: 'already handled' }) });
 
-		extraTaskId = await createAtSimulator('queue extra a paper boat on a pond');
+		const extra = await createAtSimulator('queue extra a paper boat on a pond', triggerUrl);
+		extraTaskId = extra.taskId;
 		await waitFor('the extra task to finish', () => h.sim.taskStatus(extraTaskId) === 'succeed', 30000);
 		const body = await taskBody(extraTaskId);
 		const before = (await triggerRuns()).length;
-		const answers = await Promise.all(Array.from({ length: 8 }, () => postJson(triggerUrl, body)));
+		const answers = await Promise.all(Array.from({ length: 8 }, () => postJson(extra.callbackUrl!, body)));
 		expect(answers.map((a) => a.status)).toEqual(answers.map(() => 200));
 		expect(answers.filter((a) => a.body.started === true)).toHaveLength(1);
 		await waitFor('its execution', async () => {
@@ -319,16 +330,17 @@ describe('scenario 2: the callback trigger in queue mode', () => {
 	});
 
 	test('the simulator got one verification query per task and one download per image, no more', () => {
-		const tasks = [...createdIds, extraTaskId, heldTaskId];
+		const tasks = [...createdIds, extraTaskId];
 		const queries = h.sim.apiRequests('query');
 		for (const id of tasks) expect([id, h.queries([id]).length - (ownQueries.get(id) ?? 0)]).toEqual([id, 1]);
-		// Plus one for the forged callback's made-up id (answered task_not_exist), and the test's own.
+		// None for the forged callbacks (no task token), only the test's own besides.
+		expect(h.queries([heldTaskId])).toHaveLength(0);
 		const own = [...ownQueries.values()].reduce((a, b) => a + b, 0);
-		expect(queries).toHaveLength(tasks.length + 1 + own);
+		expect(queries).toHaveLength(tasks.length + own);
 		expect(h.sim.apiRequests('create')).toHaveLength(N + 2);
 		expect(h.sim.imageRequests()).toHaveLength(N + 1);
 		report(
-			`scenario 2: ${queries.length - own} trigger queries for ${tasks.length} real tasks + 1 forged id (1 each), ` +
+			`scenario 2: ${queries.length - own} trigger queries for ${tasks.length} real tasks (1 each), none for forged callbacks, ` +
 				`${h.sim.imageRequests().length} image downloads (by the main, in the webhook method)`,
 		);
 	});
