@@ -6,7 +6,16 @@ import type {
 	INodeProperties,
 } from 'n8n-workflow';
 
-import { CREDENTIAL_TYPE, DEFAULT_BASE_URL, OMNI_IMAGE_PATH } from '../nodes/shared/contract';
+import { BASE_URL_END, CREDENTIAL_TYPE, DEFAULT_BASE_URL, OMNI_IMAGE_PATH } from '../nodes/shared/contract';
+
+/**
+ * The test's base URL, cut the way the nodes cut it (normalizeBaseUrl): an n8n expression built from
+ * the same pattern, so that a Base URL ending in `/v1` is tested at the address the nodes will call.
+ */
+const TESTED_BASE_URL = `={{ String($credentials.baseUrl || '${DEFAULT_BASE_URL}').trim().replace(${String(BASE_URL_END)}, '') }}`;
+
+/** A test's message is fixed text, so it names the change that fits every Base URL: keep only the host. */
+const WRONG_PATH_MESSAGE = `The Base URL does not lead to CometAPI's Kling API: the test's request was answered with a web page, not by the API. The Kling paths (${OMNI_IMAGE_PATH}) are at the host's root: set the Base URL to the host alone, without a path (for CometAPI: ${DEFAULT_BASE_URL}; a final /v1 is fine).`;
 
 /**
  * CometAPI key and base URL. The name is deliberately not `cometApi`/`cometApiApi`: other CometAPI
@@ -37,7 +46,8 @@ export class CometApiKlingApi implements ICredentialType {
 			type: 'string',
 			default: DEFAULT_BASE_URL,
 			required: true,
-			description: 'Change only to reach CometAPI through a proxy or a test server',
+			description:
+				'Change only to reach CometAPI through a proxy or a test server. A Base URL ending in /v1 (as CometAPI gives it for its OpenAI-compatible API) works too: the Kling paths are at the host\'s root.',
 		},
 	];
 
@@ -58,7 +68,7 @@ export class CometApiKlingApi implements ICredentialType {
 	 */
 	test: ICredentialTestRequest = {
 		request: {
-			baseURL: '={{$credentials.baseUrl}}',
+			baseURL: TESTED_BASE_URL,
 			url: `${OMNI_IMAGE_PATH}/n8n-credential-check`,
 			method: 'GET',
 			ignoreHttpStatusErrors: { ignore: true, except: [401, 403, 500, 502, 503, 504] },
@@ -80,6 +90,13 @@ export class CometApiKlingApi implements ICredentialType {
 					value: 'insufficient_user_quota',
 					message: 'CometAPI accepted the key, but the account has no quota left (insufficient_user_quota). Top up your CometAPI balance.',
 				},
+			},
+			// A web page instead of the API (a host or path that does not serve the Kling API, often HTTP 404,
+			// which a task_not_exist may also be): n8n hands a body that is not JSON over as text, and the
+			// rule's key `0` reads its first character.
+			{
+				type: 'responseSuccessBody' as const,
+				properties: { key: '0', value: '<', message: WRONG_PATH_MESSAGE },
 			},
 		] as ICredentialTestRequest['rules'],
 	};

@@ -86,6 +86,17 @@ function notFound(req) {
 	return jsonResponse(404, { code: 404, message: `Not found: ${req.method} ${req.url}` });
 }
 
+/**
+ * A path the API does not serve, answered as a real web host answers it (an nginx-style 404 page,
+ * text/html): a Base URL with an extra path such as `/v1` ends up here.
+ */
+function pageNotFound() {
+	const html =
+		'<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n' +
+		'<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n';
+	return bufferResponse(404, 'text/html', Buffer.from(html));
+}
+
 function expiredResponse(status) {
 	const xml =
 		'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>' +
@@ -271,7 +282,7 @@ async function startSimulator(userOptions = {}) {
 		record.route = route.name;
 		if (route.name === 'create') record.afterCreate = false;
 		if (route.name === 'query') record.taskId = route.taskId;
-		if (route.name === 'other') return web.send(req, res, record, notFound(req));
+		if (route.name === 'other') return web.send(req, res, record, pageNotFound());
 		const process = () =>
 			route.name === 'create' ? handleCreate(req, rawBody, record) : handleQuery(req, route.taskId);
 		return serveWithFault(req, res, record, faults.take(route.name), process, route.name === 'create');

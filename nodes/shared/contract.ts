@@ -75,7 +75,39 @@ export function defaultOf(choices: Choice[]): string {
 	return choices[0].value;
 }
 
+/**
+ * What is cut off the end of a Base URL: trailing slashes, and a final `/v1` with them. CometAPI
+ * documents `https://api.cometapi.com/v1` as the base URL of its OpenAI-compatible API and users
+ * paste it, but the Kling paths live at the host's root. The credential's test builds its URL with
+ * this same pattern (see CometApiKlingApi.credentials.ts), so both reach the same address.
+ */
+export const BASE_URL_END = /(?:\/v1)?\/*$/;
+
+/** The Base URL the Kling paths are appended to. */
 export function normalizeBaseUrl(baseUrl: unknown): string {
 	const text = typeof baseUrl === 'string' && baseUrl.trim() ? baseUrl.trim() : DEFAULT_BASE_URL;
-	return text.replace(/\/+$/, '');
+	return text.replace(BASE_URL_END, '');
+}
+
+/**
+ * A Base URL as texts may show it: scheme, host, port and path only. User info (`user:password@`),
+ * a query string or a fragment may carry secrets, so they are never shown.
+ */
+export function displayBaseUrl(baseUrl: string): string {
+	try {
+		const url = new URL(baseUrl);
+		const path = url.pathname === '/' ? '' : url.pathname;
+		return `${url.protocol}//${url.host}${path}`;
+	} catch {
+		return 'the Base URL (not a valid URL)';
+	}
+}
+
+/** The host (and port) of a Base URL, without anything else a text could leak. */
+export function baseUrlHost(baseUrl: string): string {
+	try {
+		return new URL(baseUrl).host || 'the Base URL\'s host';
+	} catch {
+		return 'the Base URL\'s host';
+	}
 }

@@ -229,6 +229,28 @@ function expectOnlyCheckRequests(run: CaseRun, count = 1): void {
 	expect(run.canaryHits).toEqual([]);
 }
 
+/** What the test says for a Base URL whose path the host does not serve (the credential's fixed text). */
+const WRONG_PATH = /^The Base URL does not lead to CometAPI's Kling API: .*set the Base URL to the host alone, without a path \(for CometAPI: https:\/\/api\.cometapi\.com; a final \/v1 is fine\)\.$/;
+
+/** Base URLs ending in `/v1` (CometAPI's documented base URL for its OpenAI-compatible API) test the host's root. */
+async function expectV1BaseUrlsPass(server: Server): Promise<void> {
+	for (const suffix of ['/v1', '/v1/']) {
+		const run = await server.runCase({ taskNotExistStatus: 404 }, (sim, key) => ({ apiKey: key, baseUrl: `${sim!.apiUrl}${suffix}` }));
+		expect(run.result).toEqual({ status: 'OK', message: 'Connection successful!' });
+		expectOnlyCheckRequests(run);
+	}
+}
+
+/** A path the host does not serve: the simulator answers it like a web host (HTTP 404, an HTML page). */
+async function expectWrongPathFails(server: Server): Promise<void> {
+	const run = await server.runCase({ taskNotExistStatus: 404 }, (sim, key) => ({ apiKey: key, baseUrl: `${sim!.apiUrl}/api` }));
+	expect(run.sim!.requests.map((r) => `${r.path} ${r.status} ${String(r.headers.authorization === `Bearer ${run.apiKey}`)}`)).toEqual([
+		`/api${CHECK_PATH} 404 true`,
+	]);
+	expect(run.result.status).toBe('Error');
+	expect(run.result.message).toMatch(WRONG_PATH);
+}
+
 function closedPortUrl(port: number): string {
 	return `http://127.0.0.1:${port}`;
 }
@@ -332,6 +354,14 @@ describe(`credential test in n8n ${host.n8nVersion()} (server mode, POST /rest/c
 		expect(other.canaryHits[0].url).toContain(CHECK_PATH);
 	});
 
+	test('8. a Base URL ending in /v1 (as CometAPI documents it) → OK, tested at the host\'s root', async () => {
+		await expectV1BaseUrlsPass(server);
+	});
+
+	test('9. a Base URL with a path the host does not serve (HTTP 404 web page) → Error saying what to change', async () => {
+		await expectWrongPathFails(server);
+	});
+
 	test('server errors (HTTP 500, 503) → Error', async () => {
 		for (const status of [500, 503]) {
 			const run = await server.runCase({}, (sim, key) => {
@@ -379,5 +409,13 @@ describeLegacy(`credential test in n8n ${host.LEGACY_N8N_VERSION} (Node 20, lega
 		expect(statuses[0]).toBe(401);
 		expectOnlyCheckRequests(run, statuses.length);
 		expect(run.result).toEqual({ status: 'Error', message: 'CometAPI rejected the API key (code 401). Check the key.' });
+	});
+
+	test('8. a Base URL ending in /v1 → OK (the expression that cuts it runs in the legacy engine too)', async () => {
+		await expectV1BaseUrlsPass(server);
+	});
+
+	test('9. a Base URL with a path the host does not serve → Error saying what to change', async () => {
+		await expectWrongPathFails(server);
 	});
 });

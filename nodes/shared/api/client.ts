@@ -1,7 +1,7 @@
 import type { IDataObject, IHttpRequestMethods, IHttpRequestOptions } from 'n8n-workflow';
 
 import type { NodeContext } from '../context';
-import { CREDENTIAL_TYPE, OMNI_IMAGE_PATH } from '../contract';
+import { baseUrlHost, CREDENTIAL_TYPE, OMNI_IMAGE_PATH } from '../contract';
 import {
 	apiError,
 	cancelledError,
@@ -83,7 +83,7 @@ function decide(
 			const safeToRetry = call.kind === 'query' || outcome.failure.kind === 'notSent';
 			if (!safeToRetry) throw createMayExistError(node, call, describeTransportFailure(outcome.failure));
 			const delay = budget.next();
-			if (delay === undefined) throw unreachableError(node, session.baseUrl, call, outcome.failure);
+			if (delay === undefined) throw unreachableError(node, call, outcome.failure);
 			return { retryInMs: delay };
 		}
 		case 'error':
@@ -143,7 +143,7 @@ async function sendOnce(
 ): Promise<SendOutcome> {
 	const options: IHttpRequestOptions = {
 		method: call.method,
-		url: `${session.baseUrl}${call.path}`,
+		url: `${call.baseUrl}${call.path}`,
 		headers: { Accept: 'application/json' },
 		returnFullResponse: true,
 		ignoreHttpStatusErrors: true,
@@ -173,7 +173,7 @@ async function sendOnce(
 				const location = response.headers.location;
 				return { type: 'redirect', status: response.statusCode, location, requestUrl: options.url };
 			}
-			const answer = redactAnswer(readAnswer(response), session.redact);
+			const answer = redactAnswer(readAnswer(response, baseUrlHost(call.baseUrl)), session.redact);
 			if (answer.type !== 'rateLimited') return answer;
 			// Close the gate before this slot frees, or the request queued next would go out at once.
 			const retryDelayMs = budget.next(answer.retryAfterMs);
@@ -195,6 +195,7 @@ export async function createTask(
 ): Promise<IDataObject> {
 	return await apiRequest(ctx, session, {
 		kind: 'create',
+		baseUrl: session.baseUrl,
 		method: 'POST',
 		path: OMNI_IMAGE_PATH,
 		body,
@@ -212,6 +213,7 @@ export async function queryTask(
 ): Promise<IDataObject> {
 	const data = await apiRequest(ctx, session, {
 		kind: 'query',
+		baseUrl: session.baseUrl,
 		method: 'GET',
 		path: `${OMNI_IMAGE_PATH}/${encodeURIComponent(taskId)}`,
 		itemIndex,

@@ -16,7 +16,10 @@ interface ApiEnvelope {
 	message?: unknown;
 	request_id?: unknown;
 	data?: unknown;
-	/** CometAPI's gateway answers some errors as {error: {message, type, param, code}} instead. */
+	/**
+	 * CometAPI's gateway answers some errors as {error: {message, type, param, code}} instead;
+	 * API proxies also send `"error": null` beside `code: 0` in a success (see gatewayError).
+	 */
 	error?: unknown;
 }
 
@@ -30,9 +33,13 @@ export type Answer =
 	| { type: 'rateLimited'; retryAfterMs?: number; error: ProviderError }
 	| { type: 'error'; transient: boolean; retryAfterMs?: number; error: ProviderError };
 
+function bodyText(body: unknown): string | undefined {
+	if (Buffer.isBuffer(body)) return body.toString('utf8');
+	return typeof body === 'string' ? body : undefined;
+}
+
 export function parseEnvelope(body: unknown): ApiEnvelope | undefined {
-	let value = body;
-	if (Buffer.isBuffer(value)) value = value.toString('utf8');
+	let value = bodyText(body) ?? body;
 	if (typeof value === 'string') {
 		try {
 			value = JSON.parse(value);
@@ -59,11 +66,20 @@ function text(value: unknown): string | undefined {
 	return typeof value === 'number' ? String(value) : undefined;
 }
 
+/**
+ * CometAPI's `{error: {…}}`, when the answer carries one. Only an object with members is an error:
+ * proxies send `"error": null` (or an empty object) beside `code: 0` in a success.
+ */
+function gatewayError(envelope: ApiEnvelope): Record<string, unknown> | undefined {
+	const inner = envelope.error;
+	if (!inner || typeof inner !== 'object' || Array.isArray(inner)) return undefined;
+	return Object.keys(inner).length > 0 ? (inner as Record<string, unknown>) : undefined;
+}
+
 /** The error fields of either envelope, CometAPI's `{error: {…}}` first. */
 function errorFields(envelope: ApiEnvelope): { code?: unknown; message?: string; type?: string; param?: string } {
-	const inner = envelope.error;
-	if (inner && typeof inner === 'object' && !Array.isArray(inner)) {
-		const fields = inner as Record<string, unknown>;
+	const fields = gatewayError(envelope);
+	if (fields) {
 		return {
 			code: text(fields.code),
 			message: text(fields.message),
@@ -93,18 +109,45 @@ export function providerError(status: number, envelope: ApiEnvelope, fallback?: 
 	};
 }
 
-/** Reads an answer: HTTP status and the `{code, message, data}` envelope together decide. */
-export function readAnswer(response: FullResponse): Answer {
+function contentType(response: FullResponse): string {
+	const value = response.headers['content-type'];
+	return (typeof value === 'string' ? value : '').split(';')[0].trim().toLowerCase();
+}
+
+/**
+ * An answer that is not JSON at all came from something other than the API (a proxy's error page,
+ * a web server at a wrong path): it is described by its kind, never shown, and names the host that
+ * sent it. A body that says it is JSON but does not parse is the API's answer garbled.
+ */
+function unreadableAnswer(response: FullResponse, host: string): ProviderError {
+	const status = response.statusCode;
+	const type = contentType(response);
+	const text = (bodyText(response.body) ?? '').trimStart();
+	if (type.includes('json')) return providerError(status, {}, 'unreadable answer (not JSON)');
+	let kind: string;
+	if (type === 'text/html' || type === 'application/xhtml+xml' || /^<(!doctype html|html)/i.test(text)) kind = 'an HTML page';
+	else if (!text) kind = 'an empty body';
+	else kind = type ? `a ${type} body` : 'a body that is not JSON';
+	const message = `not an API answer from ${host} (HTTP ${status}, ${kind})`;
+	return { httpStatus: status, account: false, message, summary: message, notApiAnswer: true };
+}
+
+/**
+ * Reads an answer: HTTP status and the `{code, message, data}` envelope together decide.
+ * `host` is the Base URL's host, named when the answer did not come from the API.
+ */
+export function readAnswer(response: FullResponse, host = "the Base URL's host"): Answer {
 	const status = response.statusCode;
 	const envelope = parseEnvelope(response.body);
 	const retryAfterMs = parseRetryAfter(response.headers['retry-after']);
 
 	if (!envelope) {
-		const error = providerError(status, {}, 'unreadable answer (not JSON)');
+		const error = unreadableAnswer(response, host);
 		if (status === 429) return { type: 'rateLimited', retryAfterMs, error };
 		return { type: 'error', transient: status < 400 || status >= 500, error };
 	}
-	const accepted = status < 400 && envelope.error === undefined && (envelope.code === 0 || envelope.code === '0');
+	const accepted =
+		status < 400 && gatewayError(envelope) === undefined && (envelope.code === 0 || envelope.code === '0');
 	if (accepted) {
 		const data = envelope.data;
 		if (data && typeof data === 'object' && !Array.isArray(data)) {

@@ -1,7 +1,7 @@
 import type { INode, JsonObject } from 'n8n-workflow';
 import { NodeApiError } from 'n8n-workflow';
 
-import { PARALLEL_LIMIT_CODE } from '../contract';
+import { DEFAULT_BASE_URL, displayBaseUrl, OMNI_IMAGE_PATH, PARALLEL_LIMIT_CODE } from '../contract';
 import { describeTransportFailure, type TransportFailure } from '../request/network';
 import { keepMessage, withItem } from './index';
 
@@ -9,6 +9,8 @@ import { keepMessage, withItem } from './index';
 /** What an API call was for, as errors name it. */
 export interface CallInfo {
 	kind: 'create' | 'query';
+	/** Where the call went; texts show it only through displayBaseUrl. */
+	baseUrl: string;
 	itemIndex: number;
 	/** Named in errors so a user can find a task whose create request got no answer. */
 	externalTaskId?: string;
@@ -25,6 +27,8 @@ export interface ProviderError {
 	message: string;
 	requestId?: string;
 	summary: string;
+	/** The answer was not JSON: a proxy, a gateway or a web server answered instead of the API. */
+	notApiAnswer?: boolean;
 }
 
 /**
@@ -75,8 +79,32 @@ function isAuthError(error: ProviderError): boolean {
 	return error.httpStatus === 401 || error.httpStatus === 403 || (code >= 1000 && code <= 1004);
 }
 
+/**
+ * A Kling path answered 404 by something other than a task lookup: the Base URL does not lead to the
+ * Kling API. Says exactly what to change: drop the Base URL's path, or use another host.
+ */
+export function wrongPathHint(baseUrl: string): string {
+	const shown = displayBaseUrl(baseUrl);
+	let root: string | undefined;
+	try {
+		root = new URL(baseUrl).origin;
+	} catch {
+		root = undefined;
+	}
+	if (root && root !== 'null' && root !== shown) {
+		return `The Base URL ${shown} does not lead to CometAPI's Kling API: its paths (${OMNI_IMAGE_PATH}) are at the host's root. Change the Base URL in the CometAPI credential to ${root}.`;
+	}
+	return `${shown} does not serve CometAPI's Kling API (${OMNI_IMAGE_PATH} answered HTTP 404). Change the Base URL in the CometAPI credential to ${DEFAULT_BASE_URL}, or to the address your proxy serves CometAPI's Kling API at.`;
+}
+
+function notApiAnswerHint(error: ProviderError, baseUrl: string): string {
+	if (error.httpStatus === 404) return wrongPathHint(baseUrl);
+	return `Something other than CometAPI's API answered (a proxy, a gateway or a web server). Check the Base URL in the CometAPI credential (${displayBaseUrl(baseUrl)}); if it is right, try again later.`;
+}
+
 /** What the user can do about an error, by the code family the provider documents. */
-function hintFor(error: ProviderError): string | undefined {
+function hintFor(error: ProviderError, call: CallInfo): string | undefined {
+	if (error.notApiAnswer) return notApiAnswerHint(error, call.baseUrl);
 	if (error.account) {
 		return (
 			ACCOUNT_HINTS[String(error.code)] ??
@@ -85,6 +113,7 @@ function hintFor(error: ProviderError): string | undefined {
 	}
 	if (isAuthError(error)) return 'Check the API key in the CometAPI credential.';
 	if (isTaskNotFound(error)) return 'The task ID is unknown, expired or belongs to another account.';
+	if (error.httpStatus === 404) return wrongPathHint(call.baseUrl);
 	if (Number(error.code) === PARALLEL_LIMIT_CODE) {
 		return 'Too many tasks of your account were running at once for too long. Raise "Max Wait Time", or run fewer tasks at once.';
 	}
@@ -109,7 +138,7 @@ export function apiError(node: INode, call: CallInfo, error: ProviderError, tran
 		response,
 		{
 			message: withItem(`CometAPI could not ${callLabel(call)}: ${error.summary}`, call.itemIndex),
-			description: hintFor(error),
+			description: hintFor(error, call),
 			httpCode: String(error.httpStatus),
 			itemIndex: call.itemIndex,
 		},
@@ -139,18 +168,13 @@ export function createMayExistError(node: INode, call: CallInfo, what: string): 
 	return failure;
 }
 
-export function unreachableError(
-	node: INode,
-	baseUrl: string,
-	call: CallInfo,
-	failure: TransportFailure,
-): CometApiError {
+export function unreachableError(node: INode, call: CallInfo, failure: TransportFailure): CometApiError {
 	const what = describeTransportFailure(failure);
 	return new CometApiError(
 		node,
 		{ message: what },
 		{
-			message: withItem(`Could not reach CometAPI at ${baseUrl} to ${callLabel(call)}: ${what}`, call.itemIndex),
+			message: withItem(`Could not reach CometAPI at ${displayBaseUrl(call.baseUrl)} to ${callLabel(call)}: ${what}`, call.itemIndex),
 			description: 'Check the Base URL in the CometAPI credential and the network.',
 			itemIndex: call.itemIndex,
 		},
