@@ -111,10 +111,16 @@ function createCallbacks({ clock, options, wire, sleep, takeFault, findTask }) {
 	/** One delivery attempt, recorded before it starts; `pickFault` is asked only when it will be sent. */
 	async function attempt(url, payload, meta, pickFault) {
 		const text = typeof payload === 'string' ? payload : JSON.stringify(payload);
-		const { contentType = 'application/json', ...fields } = meta;
+		const { contentType = 'application/json', lost, ...fields } = meta;
 		const record = { ...fields, url, body: payload, at: clock(), responseStatus: undefined, error: undefined, ok: false };
 		record.headers = { 'content-type': contentType, 'user-agent': USER_AGENT };
 		log.push(record);
+		if (meta.lost) {
+			// The provider's delivery never arrives (taskPlan callbacksLost): recorded, not sent.
+			record.error = 'not delivered: lost on the way (taskPlan callbacksLost)';
+			record.notDelivered = true;
+			return record;
+		}
 		if (!options.callbackAllowRemote && !isLoopbackUrl(url)) {
 			record.error = 'not delivered: not a loopback host (set callbackAllowRemote to allow)';
 			record.notDelivered = true;
@@ -150,7 +156,7 @@ function createCallbacks({ clock, options, wire, sleep, takeFault, findTask }) {
 	function enqueueStatus(entry, state) {
 		const gen = generation;
 		const payload = wrap(wire.taskData(entry.task, clock(), state));
-		const meta = { kind: 'status', taskId: entry.task.id, taskStatus: state.status };
+		const meta = { kind: 'status', taskId: entry.task.id, taskStatus: state.status, lost: entry.task.callbacksLost };
 		enqueue(entry, () => deliver(entry.url, payload, meta, gen));
 		if (!isTerminal(state.status)) return;
 		for (let i = 0; i < options.callbackRepeats; i++) {

@@ -23,6 +23,11 @@ export interface TaskPlan {
 	format?: ImageFormat | 'jpg';
 	/** Pad this task's result images to about this many bytes. */
 	imageSizeBytes?: number;
+	/**
+	 * None of this task's callbacks ever arrives (recorded with notDelivered, never sent): the provider
+	 * documents no retry of a failed delivery, so a workflow must not depend on one.
+	 */
+	callbacksLost?: boolean;
 }
 
 export interface SimulatorOptions {

@@ -194,6 +194,7 @@ async function startSimulator(userOptions = {}) {
 			durationMs: plan.durationMs ?? options.taskDurationMs,
 			outcome: plan.outcome ?? 'succeed',
 			failReason: plan.failReason ?? DEFAULT_FAIL_REASON,
+			callbacksLost: plan.callbacksLost === true,
 			failedAt: undefined,
 			expiredStatus: undefined,
 			format,

@@ -253,4 +253,20 @@ describe('simulator: provider behaviours beyond the happy path', () => {
 			}
 		});
 	});
+
+	describe('taskPlan callbacksLost', () => {
+		it('sends none of that task\'s callbacks, and every callback of the others', async () => {
+			const sim = await start({ taskPlan: (_body, taskNumber) => (taskNumber === 1 ? { callbacksLost: true } : undefined) });
+			const rx = await receiver();
+			const lost = (await create(sim, { prompt: 'p', callback_url: rx.url })).json.data.task_id;
+			const kept = (await create(sim, { prompt: 'q', callback_url: rx.url })).json.data.task_id;
+			await advance(sim, 1000);
+			expect(rx.requests.map((r) => r.body.task_id)).toEqual(rx.requests.map(() => kept));
+			expect(receivedStatuses(rx)).toEqual(['submitted', 'processing', 'succeed', 'succeed']);
+			const records = sim.callbacks().filter((c) => c.taskId === lost);
+			expect(records.length).toBeGreaterThan(0);
+			expect(records.every((c) => c.notDelivered && !c.ok)).toBe(true);
+			expect(await queriedStatus(sim, lost)).toBe('succeed');
+		});
+	});
 });
