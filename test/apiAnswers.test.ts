@@ -330,6 +330,21 @@ describe('Base URLs with credentials or tokens in them never show them', () => {
 	});
 });
 
+describe('a Base URL that is no web address', () => {
+	it.each(['api.cometapi.com', 'http//api.cometapi.com', 'ftp://api.cometapi.com'])(
+		'"%s": a create is refused before sending, not reported as maybe charged',
+		async (baseUrl) => {
+			const result = await withFastBackoff(async () => await run(createAndWait({ waitForCompletion: false }), baseUrl));
+			const failed = errorOf(result.output[0][0]);
+			expect(failed.error).toBe(
+				'The Base URL in the CometAPI credential is not an http(s) address, so CometAPI could not create the image task; nothing was sent [item 0]',
+			);
+			expect(failed.error).not.toMatch(/may have been created/);
+			expect(failed.description).toBe('Set the Base URL to a full address starting with https://, for CometAPI https://api.cometapi.com.');
+		},
+	);
+});
+
 /** A port nothing listens on: bound, then closed again. */
 async function closedPort(): Promise<number> {
 	const server: Server = createServer();

@@ -103,6 +103,16 @@ export function displayBaseUrl(baseUrl: string): string {
 	}
 }
 
+/** Whether a Base URL is an http(s) address with a host: anything else cannot reach an API. */
+export function isWebAddress(baseUrl: string): boolean {
+	try {
+		const url = new URL(baseUrl);
+		return (url.protocol === 'https:' || url.protocol === 'http:') && url.host !== '';
+	} catch {
+		return false;
+	}
+}
+
 /** The host (and port) of a Base URL, without anything else a text could leak. */
 export function baseUrlHost(baseUrl: string): string {
 	try {

@@ -1,12 +1,13 @@
 import type { IDataObject, IHttpRequestMethods, IHttpRequestOptions } from 'n8n-workflow';
 
 import type { NodeContext } from '../context';
-import { baseUrlHost, CREDENTIAL_TYPE, OMNI_IMAGE_PATH } from '../contract';
+import { baseUrlHost, CREDENTIAL_TYPE, isWebAddress, OMNI_IMAGE_PATH } from '../contract';
 import {
 	apiError,
 	cancelledError,
 	parallelLimitError,
 	createMayExistError,
+	invalidBaseUrlError,
 	unreachableError,
 	type CallInfo,
 } from '../errors/api';
@@ -45,6 +46,7 @@ const MAX_ANSWER_BYTES = 5 * 1024 * 1024;
 /** Sends one API call with the retry policy of its kind and returns the envelope's `data`. */
 async function apiRequest(ctx: NodeContext, session: RequestSession, call: ApiCall): Promise<IDataObject> {
 	const node = ctx.getNode();
+	if (!isWebAddress(call.baseUrl)) throw invalidBaseUrlError(node, call);
 	// Only waiting for a task is bounded by Max Wait Time; a create keeps its own retry budget.
 	const limits = { ...session, deadlineAt: call.kind === 'query' ? session.deadlineAt : undefined };
 	return await withRetries(limits, () => cancelledError(node, call), async (budget) => {

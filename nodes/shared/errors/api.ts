@@ -182,6 +182,23 @@ export function unreachableError(node: INode, call: CallInfo, failure: Transport
 	);
 }
 
+/**
+ * A Base URL that is no web address (no scheme, a typo in it): nothing was sent. Said before sending,
+ * because the HTTP client's failure for it would look like a connection lost mid-request, which for a
+ * create means "may have been charged".
+ */
+export function invalidBaseUrlError(node: INode, call: CallInfo): CometApiError {
+	return new CometApiError(
+		node,
+		{ message: 'invalid Base URL' },
+		{
+			message: withItem(`The Base URL in the CometAPI credential is not an http(s) address, so CometAPI could not ${callLabel(call)}; nothing was sent`, call.itemIndex),
+			description: `Set the Base URL to a full address starting with https://, for CometAPI ${DEFAULT_BASE_URL}.`,
+			itemIndex: call.itemIndex,
+		},
+	);
+}
+
 export function cancelledError(node: INode, call: CallInfo): CometApiError {
 	return new CometApiError(
 		node,
