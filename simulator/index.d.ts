@@ -177,6 +177,8 @@ export interface TaskRecord {
 	dimensions: { width: number; height: number };
 	/** The result URLs (served only once the task has succeeded). */
 	images: ResultImage[];
+	/** From taskPlan: none of its callbacks is sent. */
+	callbacksLost: boolean;
 }
 
 export type FaultType =

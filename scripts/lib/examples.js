@@ -123,19 +123,21 @@ function triggerProductionUrl(workflow, n8nUrl) {
 
 /**
  * Examples 5 and 6 configured for one instance: `n8nUrl` (where n8n takes webhooks, e.g. http://localhost:5678),
- * `outputFolder` (example 6 writes into `<outputFolder>/callback`), optionally `promptCount` (example 5's batch).
+ * `outputFolder` (both write into `<outputFolder>/callback`), optionally `promptCount` (example 5's batch),
+ * `fallbackAfterMinutes` (when example 5 collects the tasks itself) and `pollInterval` (its Wait for Completion).
  * The examples ship no webhook id: each instance gets its own random one, as n8n's editor gives a pasted trigger,
  * so no two installs share a callback URL.
  */
-function configuredCallbackExamples({ n8nUrl, outputFolder, promptCount }) {
+function configuredCallbackExamples({ n8nUrl, outputFolder, promptCount, fallbackAfterMinutes, pollInterval }) {
 	const load = ({ file }) => JSON.parse(fs.readFileSync(path.join(EXAMPLES_DIR, file), 'utf8'));
 	const trigger = configureWorkflow(load(CALLBACK_EXAMPLES.trigger), {
 		settings: { output_folder: path.join(outputFolder, 'callback') },
 	});
 	for (const node of trigger.nodes.filter((n) => n.type === KLING_TRIGGER_NODE_TYPE)) node.webhookId = crypto.randomUUID();
-	const settings = { callback_url: triggerProductionUrl(trigger, n8nUrl) };
+	const settings = { callback_url: triggerProductionUrl(trigger, n8nUrl), output_folder: path.join(outputFolder, 'callback') };
 	if (promptCount !== undefined) settings.prompt_count = promptCount;
-	const batch = configureWorkflow(load(CALLBACK_EXAMPLES.batch), { settings });
+	if (fallbackAfterMinutes !== undefined) settings.fallback_after_minutes = fallbackAfterMinutes;
+	const batch = configureWorkflow(load(CALLBACK_EXAMPLES.batch), { settings, pollInterval });
 	return [batch, trigger];
 }
 

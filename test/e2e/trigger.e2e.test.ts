@@ -2,6 +2,7 @@
  * The trigger in real n8n server mode (`n8n start`, both workflows published): example 5 creates a batch
  * of prompts without waiting, with example 6's production URL as Callback URL; the simulator calls back
  * (submitted, processing, final, the final again) and example 6 (Kling trigger → files) receives them.
+ * One task's callbacks never arrive: example 5's fallback collects the batch itself and writes it.
  * Also: forged and malformed callbacks, concurrent repeats, and a repeat after n8n restarts.
  */
 import * as fs from 'node:fs';
@@ -21,6 +22,10 @@ const N = 10;
 /** The simulator fails the batch's third task. */
 const FAILING_TASK_NUMBER = 3;
 const FAIL_REASON = 'Content filter: the prompt was rejected (simulated)';
+/** None of the batch's fifth task's callbacks arrives: example 5's fallback collects it. */
+const LOST_TASK_NUMBER = 5;
+/** Example 5 collects the batch itself this long after creating it (the example ships 30 minutes). */
+const FALLBACK_AFTER_MINUTES = 0.25;
 /** Prompts starting so make a task that runs for minutes (created straight at the simulator). */
 const SLOW = 'SLOW:';
 const BATCH_ID: string = examples.CALLBACK_EXAMPLES.batch.id;
@@ -35,6 +40,9 @@ let batchResponse: { status: number; body: any; ms: number };
 /** Example 5's "Start batch" webhook takes this header (its credential, made per instance). */
 const batchStartKey = `e2e-${Date.now().toString(36)}`;
 let createdIds: string[];
+/** The batch's task whose callbacks never arrive, and the others. */
+let lostId: string;
+let deliveredIds: string[];
 const serverOutput: string[] = [];
 
 interface Execution {
@@ -116,6 +124,7 @@ beforeAll(async () => {
 			callbackTimeoutMs: 20_000,
 			taskPlan: (body, taskNumber) => {
 				if (String(body?.prompt).startsWith(SLOW)) return { durationMs: 10 * 60_000 };
+				if (taskNumber === LOST_TASK_NUMBER) return { callbacksLost: true };
 				return taskNumber === FAILING_TASK_NUMBER ? { outcome: 'failed', failReason: FAIL_REASON } : undefined;
 			},
 		},
@@ -125,6 +134,8 @@ beforeAll(async () => {
 		n8nUrl: `http://localhost:${port}`,
 		outputFolder: e2e.outputFolder,
 		promptCount: N,
+		fallbackAfterMinutes: FALLBACK_AFTER_MINUTES,
+		pollInterval: 1,
 	});
 	triggerUrl = examples.triggerProductionUrl(trigger, `http://localhost:${port}`);
 	callbackFolder = path.join(e2e.outputFolder, 'callback');
@@ -143,6 +154,8 @@ beforeAll(async () => {
 	expect(unauthenticated.status).toBe(403);
 	batchResponse = { ...(await postJson(batchStart, {}, { [examples.BATCH_START_HEADER]: batchStartKey })), ms: Date.now() - started };
 	createdIds = Array.isArray(batchResponse.body) ? batchResponse.body.map((task: { task_id: string }) => task.task_id) : [];
+	lostId = [...e2e.sim.tasks.values()].find((task) => task.callbacksLost)?.id ?? '';
+	deliveredIds = createdIds.filter((id) => id !== lostId);
 }, 8 * 60 * 1000);
 
 afterAll(async () => {
@@ -150,16 +163,16 @@ afterAll(async () => {
 	await e2e?.close();
 });
 
-test('the batch workflow creates every task in seconds, with the trigger\'s URL as callback, and polls nothing', async () => {
+test('the batch workflow creates every task in seconds, with the trigger\'s URL as callback, and answers with them', async () => {
 	expect(batchResponse.status).toBe(200);
 	expect(createdIds).toHaveLength(N);
+	expect(createdIds).toContain(lostId);
 	expect(batchResponse.ms).toBeLessThan(15_000);
 	const creates = e2e.sim.apiRequests('create');
 	expect(creates).toHaveLength(N);
 	for (const create of creates) expect((create.body as { callback_url: string }).callback_url).toMatch(new RegExp(`^${triggerUrl}\\?kling_token=`));
-	const [batchRun] = await executions(BATCH_ID);
-	expect(batchRun.status).toBe('success');
-	expect(Date.parse(batchRun.stoppedAt!) - Date.parse(batchRun.startedAt)).toBeLessThan(10_000);
+	// Nothing polled while the fallback waits: the only queries so far are the trigger's.
+	expect(e2e.sim.apiRequests('query').every((q) => !q.path.endsWith(`/${lostId}`))).toBe(true);
 });
 
 test('forged and malformed callbacks get a 4xx and start nothing', async () => {
@@ -169,16 +182,19 @@ test('forged and malformed callbacks get a 4xx and start nothing', async () => {
 	// (That none of them started an execution is checked below: exactly one execution per batch task.)
 });
 
-test('every task starts the trigger workflow once, and its images are written once, as the simulator served them', async () => {
-	await callbacksDone(createdIds);
-	await waitFor('N finished trigger executions', async () => {
+test('every task whose callbacks came starts the trigger workflow once, and its images are written, as the simulator served them', async () => {
+	await callbacksDone(deliveredIds);
+	await waitFor('a finished trigger execution per delivered task', async () => {
 		const runs = await executions(TRIGGER_ID);
-		return runs.length >= N && runs.every((run) => run.stoppedAt);
+		return runs.length >= deliveredIds.length && runs.every((run) => run.stoppedAt);
 	});
+	await waitFor('the batch execution, its fallback included', async () => (await executions(BATCH_ID)).every((run) => run.stoppedAt));
 	// Repeats and late duplicates have had time to start something; they must not have.
 	await sleep(2000);
+	const [batchRun] = await executions(BATCH_ID);
+	expect(batchRun.status).toBe('success');
 	const runs = await executions(TRIGGER_ID);
-	expect(runs).toHaveLength(N);
+	expect(runs).toHaveLength(deliveredIds.length);
 	expect(runs.map((run) => [run.mode, run.status])).toEqual(runs.map(() => ['webhook', 'success']));
 
 	const byTask = new Map<string, any[]>();
@@ -188,7 +204,7 @@ test('every task starts the trigger workflow once, and its images are written on
 		expect(byTask.has(taskId)).toBe(false);
 		byTask.set(taskId, items);
 	}
-	expect([...byTask.keys()].sort()).toEqual([...createdIds].sort());
+	expect([...byTask.keys()].sort()).toEqual([...deliveredIds].sort());
 
 	const failedId = [...e2e.sim.tasks.values()].find((task) => task.outcome === 'failed')!.id;
 	expect(createdIds).toContain(failedId);
@@ -197,29 +213,34 @@ test('every task starts the trigger workflow once, and its images are written on
 	]);
 	const files = fs.readdirSync(callbackFolder).sort();
 	const succeeded = createdIds.filter((id) => id !== failedId);
+	// The task whose callbacks were lost too: example 5's fallback wrote it, under the same name.
 	expect(files).toEqual(succeeded.map((id) => `kling-${id}-0.png`).sort());
-	for (const taskId of succeeded) {
+	expect(succeeded).toContain(lostId);
+	const lostImageUrl = e2e.sim.tasks.get(lostId)!.images[0].url;
+	expect(fs.readFileSync(path.join(callbackFolder, `kling-${lostId}-0.png`))).toEqual(e2e.sim.expectedImageBytes(lostImageUrl));
+	for (const taskId of succeeded.filter((id) => id !== lostId)) {
 		const [item] = byTask.get(taskId)!;
 		expect(item.json.external_task_id).toMatch(/^batch-\d+-\d+$/);
 		expect(fs.readFileSync(path.join(callbackFolder, `kling-${taskId}-0.png`))).toEqual(
 			e2e.sim.expectedImageBytes(item.json.image.url),
 		);
 	}
-	// One verification query per task, none from the batch; none for the forged callbacks (no token).
+	// One verification query per delivered task and one by the fallback per task; none for the forged
+	// callbacks (no token). Each image downloaded by the trigger and again by the fallback, the lost one once.
 	const queries = e2e.sim.apiRequests('query');
 	for (const taskId of createdIds) {
 		const count = queries.filter((q) => q.path.endsWith(`/${taskId}`)).length;
-		expect([taskId, count]).toEqual([taskId, 1]);
+		expect([taskId, count]).toEqual([taskId, taskId === lostId ? 1 : 2]);
 	}
 	expect(queries.filter((q) => q.path.endsWith(`/${slowTaskId}`))).toHaveLength(0);
-	expect(queries).toHaveLength(N);
-	expect(e2e.sim.imageRequests()).toHaveLength(N - 1);
+	expect(queries).toHaveLength(2 * N - 1);
+	expect(e2e.sim.imageRequests()).toHaveLength(2 * (N - 1) - 1);
 });
 
 test('the static data in n8n\'s database holds every task, although callbacks of many tasks came at once', async () => {
 	const [row] = await e2e.query(`SELECT staticData FROM workflow_entity WHERE id = '${TRIGGER_ID}'`);
 	const staticData = JSON.parse(row.staticData);
-	expect(Object.keys(staticData['node:Kling Omni Image Trigger'].emittedTasks).sort()).toEqual([...createdIds].sort());
+	expect(Object.keys(staticData['node:Kling Omni Image Trigger'].emittedTasks).sort()).toEqual([...deliveredIds].sort());
 });
 
 test('concurrent repeats of a new task\'s final callback start one execution', async () => {
@@ -234,6 +255,7 @@ test('concurrent repeats of a new task\'s final callback start one execution', a
 	await sleep(1500);
 	expect((await executions(TRIGGER_ID)).length).toBe(before + 1);
 	createdIds.push(taskId);
+	deliveredIds.push(taskId);
 });
 
 test('after n8n restarts, a repeated final callback starts nothing', async () => {
