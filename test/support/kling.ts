@@ -62,7 +62,7 @@ let retryPolicy: RetryPolicy = DEFAULT_RETRY_POLICY;
 
 /**
  * Runs with a shrunk retry backoff (not Retry-After), passed to the node, to keep retry tests fast.
- * The real policy is unit-tested in faults.test.ts, where some create tests also wait the real backoff.
+ * The real policy is unit-tested in retry-policy.test.ts; some create tests in faults-create.test.ts also wait the real backoff.
  */
 export async function withFastBackoff<T>(run: () => Promise<T>): Promise<T> {
 	retryPolicy = { ...DEFAULT_RETRY_POLICY, baseDelayMs: 5, maxDelayMs: 20 };

@@ -1,0 +1,43 @@
+/** The retry policy itself: backoff with jitter, Retry-After, and when retrying stops (attempts and time budget). */
+import { backoffDelay, DEFAULT_RETRY_POLICY as RETRY, parseRetryAfter, retryDelay } from '../nodes/shared/request/retry';
+
+describe('retry policy constants', () => {
+	it('backs off exponentially with jitter, capped, within a bounded number of attempts and time', () => {
+		for (let attempt = 1; attempt <= 8; attempt++) {
+			const ceiling = Math.min(RETRY.maxDelayMs, RETRY.baseDelayMs * 2 ** (attempt - 1));
+			for (let sample = 0; sample < 50; sample++) {
+				const delay = backoffDelay(RETRY, attempt);
+				expect(delay).toBeGreaterThanOrEqual(ceiling / 2);
+				expect(delay).toBeLessThanOrEqual(ceiling);
+			}
+		}
+		expect(RETRY.maxAttempts).toBe(5);
+		expect(RETRY.maxRetryTimeMs).toBe(120_000);
+		// Worst case of all backoff waits together stays inside the time budget.
+		let worst = 0;
+		for (let attempt = 1; attempt < RETRY.maxAttempts; attempt++) {
+			worst += Math.min(RETRY.maxDelayMs, RETRY.baseDelayMs * 2 ** (attempt - 1));
+		}
+		expect(worst).toBeLessThan(RETRY.maxRetryTimeMs);
+	});
+
+	it('reads Retry-After as seconds or an HTTP date, and ignores anything else', () => {
+		expect(parseRetryAfter('0')).toBe(0);
+		expect(parseRetryAfter('3')).toBe(3000);
+		expect(parseRetryAfter(2)).toBe(2000);
+		const inFiveSeconds = new Date(Date.now() + 5000).toUTCString();
+		expect(parseRetryAfter(inFiveSeconds)).toBeGreaterThan(3000);
+		expect(parseRetryAfter(inFiveSeconds)).toBeLessThanOrEqual(5000);
+		expect(parseRetryAfter('soon')).toBeUndefined();
+		expect(parseRetryAfter(undefined)).toBeUndefined();
+	});
+
+	it('stops retrying after the last attempt, or when a wait would outlast the time budget', () => {
+		const now = Date.now();
+		expect(retryDelay(RETRY, 1, now, 0)).toBe(0);
+		expect(retryDelay(RETRY, RETRY.maxAttempts - 1, now, 0)).toBe(0);
+		expect(retryDelay(RETRY, RETRY.maxAttempts, now, 0)).toBeUndefined();
+		expect(retryDelay(RETRY, 1, now, 3_600_000)).toBeUndefined();
+		expect(retryDelay(RETRY, 1, now - RETRY.maxRetryTimeMs - 1, 0)).toBeUndefined();
+	});
+});
