@@ -271,6 +271,34 @@ describe('the Base URL users paste', () => {
 	});
 });
 
+describe('a redirect (a wrong scheme or path) is not followed, and says which Base URL it implies', () => {
+	it('a query redirected from http to https on the same API path: the Base URL to use, without credentials or query', async () => {
+		const taskId = await seedTask();
+		const location = `https://someone:pw-8812@${host()}/kling/v1/images/omni-image/${taskId}?sig=query-sig-3390`;
+		sim.addFault({ route: 'query', type: 'redirect', status: 301, location });
+		const result = await run({ operation: 'getTask', taskId });
+		expect(sim.apiRequests('query')).toHaveLength(1);
+		const failed = errorOf(result.output[0][0]);
+		expect(failed.error).toBe(`CometAPI answered the query of task ${taskId} with a redirect (HTTP 301) to ${host()}, which was not followed [item 0]`);
+		expect(failed.description).toContain(`If you trust ${host()}, change the Base URL in the CometAPI credential to https://${host()}.`);
+		expect(everythingVisible(result)).not.toMatch(/pw-8812|query-sig-3390|someone/);
+	});
+
+	it('a create redirected to a prefixed path: the prefix is part of the Base URL to use; not sent again', async () => {
+		sim.addFault({ route: 'create', type: 'redirect', status: 308, location: `/gateway${CREATE_PATH}` });
+		const result = await run(createAndWait({ waitForCompletion: false }));
+		expect(sim.apiRequests('create')).toHaveLength(1);
+		expect(errorOf(result.output[0][0]).description).toContain(`change the Base URL in the CometAPI credential to ${sim.apiUrl}/gateway.`);
+	});
+
+	it('a redirect to an unrelated page (a login) gives no Base URL to use', async () => {
+		const taskId = await seedTask();
+		sim.addFault({ route: 'query', type: 'redirect', status: 302, location: '/login?next=%2F' });
+		const result = await run({ operation: 'getTask', taskId });
+		expect(errorOf(result.output[0][0]).description).toContain('if you trust the address the redirect names, use it as the Base URL');
+	});
+});
+
 // ---------------------------------------------------------------------------------------------
 
 describe('Base URLs with credentials or tokens in them never show them', () => {

@@ -68,7 +68,11 @@ function decide(
 		case 'ok':
 			return { done: outcome.data };
 		case 'redirect':
-			throw redirectRefusedError(node, { label: answeredCall(call), itemIndex: call.itemIndex, isCreate: call.kind === 'create' }, outcome);
+			throw redirectRefusedError(
+				node,
+				{ label: answeredCall(call), itemIndex: call.itemIndex, isCreate: call.kind === 'create', path: call.path },
+				outcome,
+			);
 		case 'parallelLimit':
 			// Nothing was created. Waiting for a slot is the run's job (it knows which tasks will end).
 			throw parallelLimitError(node, call, outcome.error);

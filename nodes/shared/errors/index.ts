@@ -1,6 +1,8 @@
 import type { INode } from 'n8n-workflow';
 import { NodeApiError, NodeOperationError } from 'n8n-workflow';
 
+import { displayBaseUrl } from '../contract';
+
 export type NodeError = NodeOperationError | NodeApiError;
 
 /** Every message about one input item ends with this, so a user can find the item in a batch. */
@@ -60,20 +62,40 @@ function redirectTarget(location: unknown, requestUrl: string): string {
 }
 
 /**
+ * The Base URL a redirect implies, when it points to the same API path elsewhere (`http:` to `https:`,
+ * another host, a path prefix added or dropped); shown without credentials or query.
+ */
+function redirectedBaseUrl(location: unknown, requestUrl: string, path: string): string | undefined {
+	if (typeof location !== 'string' || !location) return undefined;
+	try {
+		const target = new URL(location, requestUrl);
+		const apiPath = new URL(path, 'http://x').pathname;
+		if (!target.pathname.endsWith(apiPath)) return undefined;
+		return displayBaseUrl(`${target.origin}${target.pathname.slice(0, -apiPath.length)}`);
+	} catch {
+		return undefined;
+	}
+}
+
+/**
  * An API call answered with a redirect. It is never followed: n8n's HTTP helper would send the
  * API key (and a create's body) along to whatever host the redirect names.
  */
 export function redirectRefusedError(
 	node: INode,
-	call: { label: string; itemIndex: number; isCreate: boolean },
+	call: { label: string; itemIndex: number; isCreate: boolean; path: string },
 	redirect: { status: number; location: unknown; requestUrl: string },
 ): NodeOperationError {
 	const target = redirectTarget(redirect.location, redirect.requestUrl);
 	const notSent = call.isCreate ? ' The create request was not sent there or again.' : '';
+	const implied = redirectedBaseUrl(redirect.location, redirect.requestUrl, call.path);
+	const change = implied
+		? `If you trust ${target}, change the Base URL in the CometAPI credential to ${implied}.`
+		: 'Check the Base URL in the CometAPI credential: if you trust the address the redirect names, use it as the Base URL.';
 	return itemError(
 		node,
 		`CometAPI answered ${call.label} with a redirect (HTTP ${redirect.status}) to ${target}, which was not followed`,
 		call.itemIndex,
-		`API requests never follow redirects, so the API key stays with the Base URL.${notSent} Check the Base URL in the CometAPI credential: if you trust the address the redirect names, use it as the Base URL.`,
+		`API requests never follow redirects, so the API key stays with the Base URL.${notSent} ${change}`,
 	);
 }
