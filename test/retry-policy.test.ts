@@ -1,5 +1,12 @@
-/** The retry policy itself: backoff with jitter, Retry-After, and when retrying stops (attempts and time budget). */
-import { backoffDelay, DEFAULT_RETRY_POLICY as RETRY, parseRetryAfter, retryDelay } from '../nodes/shared/request/retry';
+/** The retry policy itself: backoff with jitter, Retry-After, when retrying stops (attempts and time budget), and the budget one request spends. */
+import {
+	backoffDelay,
+	DEFAULT_RETRY_POLICY as RETRY,
+	parseRetryAfter,
+	RetryBudget,
+	retryDelay,
+	type RetryPolicy,
+} from '../nodes/shared/request/retry';
 
 describe('retry policy constants', () => {
 	it('backs off exponentially with jitter, capped, within a bounded number of attempts and time', () => {
@@ -39,5 +46,22 @@ describe('retry policy constants', () => {
 		expect(retryDelay(RETRY, RETRY.maxAttempts, now, 0)).toBeUndefined();
 		expect(retryDelay(RETRY, 1, now, 3_600_000)).toBeUndefined();
 		expect(retryDelay(RETRY, 1, now - RETRY.maxRetryTimeMs - 1, 0)).toBeUndefined();
+	});
+});
+
+describe('retry budget', () => {
+	const policy: RetryPolicy = { maxAttempts: 3, maxRetryTimeMs: 10_000, baseDelayMs: 100, maxDelayMs: 1_000 };
+
+	it('grants maxAttempts − 1 retries, honouring Retry-After, then none', () => {
+		const budget = new RetryBudget(policy);
+		expect(budget.next(0)).toBe(0);
+		const second = budget.next() as number;
+		expect(second).toBeGreaterThanOrEqual(100);
+		expect(second).toBeLessThanOrEqual(200);
+		expect(budget.next(0)).toBeUndefined();
+	});
+
+	it('refuses a Retry-After longer than the time budget', () => {
+		expect(new RetryBudget(policy).next(60_000)).toBeUndefined();
 	});
 });
