@@ -21,6 +21,7 @@
  */
 const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
+const http = require('node:http');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
@@ -464,6 +465,103 @@ class QueueN8nInstance extends N8nInstance {
 		}
 		return worker;
 	}
+
+	/**
+	 * `n8n webhook`: a webhook process (production webhooks only, no editor) in its own process group, on
+	 * its own N8N_PORT and runner broker port; resolves once it answers /healthz/readiness. Returns
+	 * {name, pid, child, port, url, logFile, exited, stop(), output()}. Start the main first: it registers
+	 * the webhooks that these processes look up.
+	 */
+	async startWebhookProcess({ name, port, env = {}, timeoutMs = 120000 }) {
+		port = port || (await freePort());
+		const childEnv = this.env({
+			N8N_PORT: String(port),
+			N8N_RUNNERS_BROKER_PORT: String(await freePort()),
+			N8N_EVENTBUS_LOGWRITER_LOGBASENAME: `n8nEventLog-${name}`,
+			...env,
+		});
+		const child = spawn(this.n8n.node.nodeBin, [this.n8n.bin, 'webhook'], {
+			cwd: this.userFolder,
+			env: childEnv,
+			detached: true,
+			stdio: ['ignore', 'pipe', 'pipe'],
+		});
+		const logFile = path.join(this.logDir, `${name}.log`);
+		const output = attachLog(child, logFile);
+		const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+		const url = `http://127.0.0.1:${port}`;
+		const processInfo = { name, pid: child.pid, child, port, url, logFile, exited, output, stop: () => stopProcessGroup(child, exited) };
+		const deadline = Date.now() + timeoutMs;
+		for (;;) {
+			const state = await Promise.race([exited.then((e) => ({ exited: e })), delay(500).then(() => null)]);
+			if (state?.exited) {
+				throw new Error(`n8n webhook ${name} exited (${state.exited.code ?? state.exited.signal}) before it was ready:\n${output().slice(-4000)}`);
+			}
+			try {
+				const res = await fetch(`http://127.0.0.1:${port}/healthz/readiness`);
+				if (res.ok) break;
+			} catch {}
+			if (Date.now() > deadline) {
+				await processInfo.stop();
+				throw new Error(`n8n webhook ${name} was not ready within ${timeoutMs / 1000} s:\n${output().slice(-4000)}`);
+			}
+		}
+		return processInfo;
+	}
+}
+
+/**
+ * A load balancer in miniature, on loopback: each request goes to the next target in turn (round robin),
+ * body and headers as received, the target's answer passed back. `hold = true` answers every request
+ * itself with 200 and forwards nothing (a provider's callbacks that must not reach n8n yet).
+ * Resolves with {url, port, requests, hold, close()}; `requests` records {at, method, url, target, status, body}.
+ */
+async function startRoundRobinProxy({ targets, port }) {
+	port = port || (await freePort());
+	const requests = [];
+	let next = 0;
+	const proxy = { url: `http://127.0.0.1:${port}`, port, requests, hold: false, close: undefined };
+	const server = http.createServer((req, res) => {
+		const chunks = [];
+		req.on('data', (c) => chunks.push(c));
+		req.on('end', () => {
+			const body = Buffer.concat(chunks);
+			const record = { at: Date.now(), method: req.method, url: req.url, target: undefined, status: undefined, body: body.toString('utf8') };
+			requests.push(record);
+			if (proxy.hold) {
+				record.status = 200;
+				res.writeHead(200, { 'content-type': 'application/json' }).end('{"held":true}');
+				return;
+			}
+			const target = targets[next++ % targets.length];
+			record.target = target;
+			const upstream = http.request(
+				`${target}${req.url}`,
+				{ method: req.method, headers: { ...req.headers, host: new URL(target).host } },
+				(answer) => {
+					record.status = answer.statusCode;
+					res.writeHead(answer.statusCode || 502, answer.headers);
+					answer.pipe(res);
+				},
+			);
+			upstream.on('error', (error) => {
+				record.status = 502;
+				record.error = error.message;
+				if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
+				res.end(`proxy: ${error.message}`);
+			});
+			upstream.end(body);
+		});
+	});
+	await new Promise((resolve, reject) => {
+		server.once('error', reject);
+		server.listen(port, '127.0.0.1', resolve);
+	});
+	proxy.close = () => new Promise((resolve) => {
+		server.closeAllConnections?.();
+		server.close(() => resolve());
+	});
+	return proxy;
 }
 
 /** Appends a child's stdout and stderr to a file; returns output() with everything so far. */
@@ -509,6 +607,7 @@ class QueueCluster {
 		this.instance = undefined;
 		this.main = undefined;
 		this.workers = [];
+		this.webhookProcesses = [];
 		this.stopped = false;
 		this.userFolder = path.join(this.workDir, 'n8n');
 		this.registryFile = options.registryFile;
@@ -565,6 +664,13 @@ class QueueCluster {
 		return worker;
 	}
 
+	/** Starts `n8n webhook` processes (after the main), in parallel; resolves with all of them. */
+	async startWebhookProcesses(names, env = {}) {
+		const started = await Promise.all(names.map((name) => this.instance.startWebhookProcess({ name, env })));
+		this.webhookProcesses.push(...started);
+		return started;
+	}
+
 	/** Stops the workers, the main, Redis and Postgres; safe to call more than once and after a failed start. */
 	async stop() {
 		if (this.stopped) return;
@@ -577,7 +683,7 @@ class QueueCluster {
 				errors.push(error);
 			}
 		};
-		await Promise.all(this.workers.map((w) => attempt(() => w.stop())));
+		await Promise.all([...this.workers, ...this.webhookProcesses].map((w) => attempt(() => w.stop())));
 		if (this.main) await attempt(() => this.main.stop());
 		if (this.redis) await attempt(() => this.redis.stop());
 		if (this.postgres) await attempt(() => this.postgres.stop());
@@ -589,7 +695,7 @@ class QueueCluster {
 	killNow() {
 		if (this.stopped) return;
 		this.stopped = true;
-		for (const child of [...this.workers.map((w) => w.child), this.main?.child, this.redis?.child]) {
+		for (const child of [...this.workers.map((w) => w.child), ...this.webhookProcesses.map((w) => w.child), this.main?.child, this.redis?.child]) {
 			if (!child) continue;
 			try {
 				process.kill(-child.pid, 'SIGKILL');
@@ -611,4 +717,5 @@ module.exports = {
 	queueEnv,
 	QueueN8nInstance,
 	QueueCluster,
+	startRoundRobinProxy,
 };

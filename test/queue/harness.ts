@@ -15,7 +15,7 @@ import type { Simulator, SimulatorOptions } from '../../simulator';
 /* eslint-disable @typescript-eslint/no-require-imports */
 const host = require('../../scripts/lib/n8n-host');
 const { freePort } = require('../../scripts/lib/n8n-instance');
-const { QueueCluster } = require('../../scripts/lib/queue-mode');
+const { QueueCluster, startRoundRobinProxy } = require('../../scripts/lib/queue-mode');
 const examples = require('../../scripts/lib/examples');
 const { startUploadReceiver } = require('../../scripts/lib/upload-receiver');
 /* eslint-enable @typescript-eslint/no-require-imports */
@@ -55,6 +55,26 @@ export interface Worker {
 	output(): string;
 	stop(): Promise<void>;
 	kill(signal?: string): Promise<{ code: number | null; signal: string | null }>;
+}
+
+/** An `n8n webhook` process (see startWebhookProcess in scripts/lib/queue-mode.js). */
+export interface WebhookProcess {
+	name: string;
+	pid: number;
+	port: number;
+	url: string;
+	logFile: string;
+	output(): string;
+}
+
+/** The round-robin proxy in front of the webhook processes (startRoundRobinProxy in scripts/lib/queue-mode.js). */
+export interface RoundRobinProxy {
+	url: string;
+	port: number;
+	/** true: answer every request with 200 and forward nothing. */
+	hold: boolean;
+	requests: Array<{ at: number; method: string; url: string; target?: string; status?: number; body: string; error?: string }>;
+	close(): Promise<void>;
 }
 
 /** A stored execution as GET /rest/executions lists it. */
@@ -217,6 +237,9 @@ export async function waitFor<T>(what: string, check: () => T | undefined | fals
 export class QueueHarness {
 	private cookie = '';
 
+	/** With `webhookProcesses` set: the balancer in front of them (WEBHOOK_URL of the main points at it). */
+	proxy: RoundRobinProxy | undefined;
+
 	private constructor(
 		readonly cluster: any,
 		readonly sim: Simulator,
@@ -233,6 +256,10 @@ export class QueueHarness {
 			mainEnv?: Record<string, string>;
 			/** More workflows to import and publish, given the upload receiver's URL (their webhooks are not awaited). */
 			workflows?: (uploadUrl: string) => any[];
+			/** How many `n8n worker` processes (default 2). */
+			workers?: number;
+			/** How many `n8n webhook` processes to start behind a round-robin proxy (default none). */
+			webhookProcesses?: number;
 		} = {},
 	): Promise<QueueHarness> {
 		const state = queueState();
@@ -242,6 +269,7 @@ export class QueueHarness {
 			workDir: fs.mkdtempSync(path.join(state.workDir, 'cluster-')),
 			env: options.env,
 			mainEnv: options.mainEnv,
+			workers: options.workers,
 			// global-setup.js (signals) and global-teardown.js kill from this list what is left behind.
 			registryFile: registryFile(),
 		});
@@ -268,8 +296,16 @@ export class QueueHarness {
 			]);
 			for (const { id } of [...Object.values(WORKFLOWS), ...extra]) await instance.command(['publish:workflow', `--id=${id}`]);
 			const port = await freePort();
-			await cluster.startN8n({ port, ownerEmail: OWNER.email, ownerPassword: OWNER.password });
+			const proxyPort = options.webhookProcesses ? await freePort() : undefined;
+			// n8n's scaled set-up: the main's WEBHOOK_URL is the balancer in front of the webhook processes.
+			const env = proxyPort ? { WEBHOOK_URL: `http://127.0.0.1:${proxyPort}/` } : {};
+			await cluster.startN8n({ port, ownerEmail: OWNER.email, ownerPassword: OWNER.password, env });
 			const harness = new QueueHarness(cluster, sim, receiver, `http://127.0.0.1:${port}`, state);
+			if (options.webhookProcesses) {
+				const names = Array.from({ length: options.webhookProcesses }, (_, i) => `webhook-${i + 1}`);
+				const processes: WebhookProcess[] = await cluster.startWebhookProcesses(names);
+				harness.proxy = await startRoundRobinProxy({ targets: processes.map((p) => p.url), port: proxyPort });
+			}
 			await harness.login();
 			// The main registers production webhooks as it starts; a POST-only webhook answers GET with 404
 			// "not registered for GET" once it is there.
@@ -296,7 +332,12 @@ export class QueueHarness {
 		return this.cluster.main;
 	}
 
+	get webhookProcesses(): WebhookProcess[] {
+		return this.cluster.webhookProcesses;
+	}
+
 	async stop(): Promise<void> {
+		await this.proxy?.close();
 		await this.cluster.stop();
 		await Promise.allSettled([this.sim.close(), this.receiver.close()]);
 	}
