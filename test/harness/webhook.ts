@@ -273,7 +273,7 @@ export class WebhookTrigger {
 			this.storedStaticData = JSON.parse(JSON.stringify(staticData)) as IDataObject;
 		}
 		const webhookItems = result?.workflowData?.[0] ?? [];
-		const { items, executeError } = await this.runInExecution(workflow, node, webhookItems);
+		const { items, executeError } = await this.runInExecution(workflow, node, webhookItems, additionalData);
 		const outcome: WebhookCallResult = {
 			status: answer.status,
 			body: answer.body,
@@ -298,18 +298,17 @@ export class WebhookTrigger {
 		workflow: Workflow,
 		node: INode,
 		webhookItems: INodeExecutionData[],
+		webhookAdditionalData: IWorkflowExecuteAdditionalData,
 	): Promise<{ items: INodeExecutionData[]; executeError?: unknown }> {
 		const execute = this.options.nodeType.execute;
 		if (!execute || webhookItems.length === 0) return { items: webhookItems };
 		const executeData = { node, data: { main: [webhookItems] }, source: null };
 		const runExecutionData = createRunExecutionData({ executionData: { nodeExecutionStack: [executeData] } });
 		const additionalData = {
-			credentialsHelper: this.credentialsHelper,
+			...webhookAdditionalData,
 			executionId: `harness-execution-${++callCounter}`,
-			workflowId: workflow.id,
-			variables: {},
 			getRunExecutionData: async () => runExecutionData,
-		} as unknown as IWorkflowExecuteAdditionalData;
+		} as IWorkflowExecuteAdditionalData;
 		const closeFunctions: CloseFunction[] = [];
 		const context = new ExecuteContext(workflow, node, additionalData, this.mode, runExecutionData, 0, webhookItems, executeData.data, executeData, closeFunctions);
 		try {
