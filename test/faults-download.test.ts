@@ -6,13 +6,13 @@
  * Items run with "Max Concurrent Requests" 1, so the first queued fault always hits item 0.
  */
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 
 import { DEFAULT_RETRY_POLICY as RETRY } from '../nodes/shared/request/retry';
 import { createReferencePng, type Fault, type Simulator } from '../simulator';
 import { binaryToBuffer } from './harness';
 import { errorJson, type Json, twoItemRuns } from './support/fault-runs';
 import { API_KEY, errorMessage, runKling, startSim, withFastBackoff } from './support/kling';
+import { closeServer, listenOnLoopback } from './support/net';
 import { SEED, seededTaskPlan, seedTasks } from './support/simulator-http';
 
 let sim: Simulator;
@@ -176,15 +176,13 @@ describe('download faults the simulator cannot script (a local API + image host)
 			};
 			pump();
 		});
-		await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-		base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+		base = await listenOnLoopback(server);
 	});
 	beforeEach(() => {
 		imageRequests.length = 0;
 	});
 	afterAll(async () => {
-		server.closeAllConnections();
-		await new Promise((resolve) => server.close(resolve));
+		await closeServer(server);
 	});
 
 	const getTask = async (options: Json) =>

@@ -5,7 +5,6 @@
  */
 import { existsSync } from 'node:fs';
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
 
 import type {
@@ -27,6 +26,7 @@ import {
 	runNode,
 	withExecuteFunctions,
 } from './harness';
+import { closeServer, listenOnLoopback } from './support/net';
 import { sleep } from './support/wait';
 
 // ---------------------------------------------------------------------------
@@ -71,13 +71,11 @@ beforeAll(async () => {
 			res.writeHead(404).end();
 		}
 	});
-	await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-	baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+	baseUrl = await listenOnLoopback(server);
 });
 
 afterAll(async () => {
-	server.closeAllConnections();
-	await new Promise((resolve) => server.close(resolve));
+	await closeServer(server);
 });
 
 beforeEach(() => {

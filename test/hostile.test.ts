@@ -4,7 +4,6 @@
  * another host.
  */
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 
 import type { IDataObject, INodeExecutionData } from 'n8n-workflow';
 
@@ -18,6 +17,7 @@ import {
 	startSim,
 	withFastBackoff,
 } from './support/kling';
+import { closeServer, listenOnLoopback } from './support/net';
 import { createTask, SEED, seededTaskPlan, seedTasks } from './support/simulator-http';
 import { sleep } from './support/wait';
 
@@ -95,15 +95,13 @@ beforeAll(async () => {
 			response.end(png);
 		}
 	});
-	await new Promise<void>((resolve) => imageHost.listen(0, '127.0.0.1', resolve));
-	imageBase = `http://127.0.0.1:${(imageHost.address() as AddressInfo).port}`;
+	imageBase = await listenOnLoopback(imageHost);
 });
 beforeEach(() => {
 	imageHostAuth.length = 0;
 });
 afterAll(async () => {
-	imageHost.closeAllConnections();
-	await new Promise((resolve) => imageHost.close(resolve));
+	await closeServer(imageHost);
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 import * as http from 'node:http';
 import { startSimulator, SimulatorOptions } from '../simulator';
 import { createTask, queryTask } from './support/simulator-http';
+import { listenOnLoopback } from './support/net';
 import { sleep } from './support/wait';
 
 interface Received {
@@ -39,10 +40,9 @@ async function startReceiver(status: (n: number) => number = () => 200) {
 		req.on('close', () => finish(!req.complete));
 		req.on('error', () => undefined);
 	});
-	await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-	const { port } = server.address() as { port: number };
+	const url = await listenOnLoopback(server);
 	return {
-		url: `http://127.0.0.1:${port}`,
+		url,
 		received,
 		/** Resolves once `count` requests arrived (rejects after 10 s). */
 		async waitFor(count: number) {
