@@ -15,10 +15,7 @@ let editor: Editor;
 
 beforeAll(async () => {
 	editor = await Editor.open('credential');
-	await editor.newWorkflow();
-	await editor.openTriggerPanel();
-	await editor.search('kling');
-	await editor.addNodeFromPanel();
+	await editor.addNodeToNewWorkflow();
 });
 
 afterAll(async () => {

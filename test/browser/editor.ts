@@ -224,6 +224,14 @@ export class Editor {
 		await sleep(500);
 	}
 
+	/** A new workflow with the node added as a user adds it: the trigger panel, a search for "kling", its action. */
+	async addNodeToNewWorkflow(): Promise<void> {
+		await this.newWorkflow();
+		await this.openTriggerPanel();
+		await this.search('kling');
+		await this.addNodeFromPanel();
+	}
+
 	/** Names of the nodes on the canvas. */
 	async canvasNodes(): Promise<string[]> {
 		return this.page.$$eval('[data-test-id=canvas-node]', (els) => els.map((el) => el.getAttribute('data-node-name') ?? ''));

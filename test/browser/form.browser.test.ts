@@ -10,10 +10,7 @@ let editor: Editor;
 
 beforeAll(async () => {
 	editor = await Editor.open('form');
-	await editor.newWorkflow();
-	await editor.openTriggerPanel();
-	await editor.search('kling');
-	await editor.addNodeFromPanel();
+	await editor.addNodeToNewWorkflow();
 	await editor.shot('form');
 });
 
