@@ -8,7 +8,7 @@
  * engine to run them and is resumed with their output, so the tool's own run is found through the agent's
  * `metadata.subNodeExecutionData` (see docs/AI-AGENT-NOTES.md).
  */
-import { describeRun, E2EInstance, ExecResult, expectSuccess, KLING_NODE_TYPE, nodeNamed } from './harness';
+import { asVariant, describeRun, E2EInstance, ExecResult, expectSuccess, KLING_NODE_TYPE, nodeNamed } from './harness';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const examples = require('../../scripts/lib/examples');
@@ -92,11 +92,7 @@ function agentOutput(run: AgentRun): any[] {
 
 /** A variant of example 4 under a new id. */
 function variant(id: string, edit: (workflow: any) => void): any {
-	const workflow = examples.configuredAgentExample({ model: model.model, pollInterval: 1 });
-	workflow.id = id;
-	workflow.name = `${workflow.name} (${id})`;
-	edit(workflow);
-	return workflow;
+	return asVariant(examples.configuredAgentExample({ model: model.model, pollInterval: 1 }), id, edit);
 }
 
 beforeAll(async () => {

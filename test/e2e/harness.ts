@@ -143,11 +143,7 @@ export class E2EInstance {
 
 	/** A variant of an example under a new id: `edit` changes the copy. */
 	variant(key: keyof typeof EXAMPLES, id: string, edit: (workflow: any) => void): any {
-		const workflow = this.example(key);
-		workflow.id = id;
-		workflow.name = `${workflow.name} (${id})`;
-		edit(workflow);
-		return workflow;
+		return asVariant(this.example(key), id, edit);
 	}
 
 	async importWorkflows(workflows: any[]): Promise<void> {
@@ -247,6 +243,14 @@ export function pairedIndex(item: Item): number | undefined {
 export function describeRun(result: ExecResult): string {
 	const error = result.error ? JSON.stringify(result.error).slice(0, 2000) : '';
 	return `exit ${result.code ?? result.signal}; error: ${error}\nstdout tail: ${result.stdout.slice(-2000)}\nstderr tail: ${result.stderr.slice(-2000)}`;
+}
+
+/** A fresh workflow turned into a variant: a new id (its name says which), then `edit`. */
+export function asVariant(workflow: any, id: string, edit: (workflow: any) => void): any {
+	workflow.id = id;
+	workflow.name = `${workflow.name} (${id})`;
+	edit(workflow);
+	return workflow;
 }
 
 /** Fails the test with the run's exit, error and output tails unless the execution succeeded. */
