@@ -223,7 +223,7 @@ describe('the callback trigger behind two n8n webhook processes', () => {
 	let providerTasks: string[] = [];
 	const countsByGap = new Map<number, number[]>();
 
-	test('the provider\'s callbacks through the balancer (final, then its repeat 0.55 s later) start one execution per task', async () => {
+	test('the provider\'s callbacks through the balancer (final, then its repeat 0.55 s later): each task starts, once or twice', async () => {
 		providerTasks = await createTasks('provider', 6);
 		await waitFor(
 			'every repeated final callback',
