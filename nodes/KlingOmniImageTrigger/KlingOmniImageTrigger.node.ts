@@ -1,6 +1,8 @@
 import type {
 	IDataObject,
+	IExecuteFunctions,
 	IHookFunctions,
+	INodeExecutionData,
 	INodeProperties,
 	INodeType,
 	INodeTypeDescription,
@@ -15,6 +17,7 @@ import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../shared/request/retry'
 import { DOWNLOAD_OPTIONS, readImageOutputSettings } from '../shared/options/download';
 import { readRequestTimeoutMs, REQUEST_TIMEOUT_OPTION } from '../shared/options/request';
 import { secretRedactor } from '../shared/errors';
+import { emittedItems, type DownloadStepSettings } from './downloads';
 import { DEFAULT_RECHECK, handleCallback, type RecheckPolicy, type TriggerSettings } from './handleCallback';
 import { processLedger, type TaskLedger } from './ledger';
 
@@ -29,6 +32,21 @@ function readSettings(ctx: IWebhookFunctions): TriggerSettings {
 		emitUnfinished: options.emitUnfinished === true,
 		output: readImageOutputSettings(options, fail),
 		requestTimeoutMs: readRequestTimeoutMs(options.requestTimeout, fail),
+	};
+}
+
+/** The same settings inside the execution, where parameters are read per item (the trigger's are not per item). */
+async function readDownloadStep(ctx: IExecuteFunctions, retryPolicy: RetryPolicy): Promise<DownloadStepSettings> {
+	const options = ctx.getNodeParameter('options', 0, {}) as IDataObject;
+	const fail = (message: string) => new NodeOperationError(ctx.getNode(), message);
+	const credentials = await ctx.getCredentials(CREDENTIAL_TYPE);
+	return {
+		downloadImages: ctx.getNodeParameter('downloadImages', 0, true) as boolean,
+		output: readImageOutputSettings(options, fail),
+		requestTimeoutMs: readRequestTimeoutMs(options.requestTimeout, fail),
+		baseUrl: normalizeBaseUrl(credentials.baseUrl),
+		redact: secretRedactor(credentials.apiKey),
+		retryPolicy,
 	};
 }
 
@@ -56,6 +74,12 @@ export class KlingOmniImageTrigger implements INodeType {
 	 */
 	webhook: (this: IWebhookFunctions) => Promise<IWebhookResponseData>;
 
+	/**
+	 * n8n runs this inside the execution with what `webhook` returned (the verified task): it
+	 * downloads the images there, filed under the execution (see downloads.ts).
+	 */
+	execute: (this: IExecuteFunctions) => Promise<INodeExecutionData[][]>;
+
 	constructor(
 		retryPolicy: RetryPolicy = DEFAULT_RETRY_POLICY,
 		ledger: TaskLedger = processLedger,
@@ -72,6 +96,9 @@ export class KlingOmniImageTrigger implements INodeType {
 				recheck,
 				ledger,
 			});
+		};
+		this.execute = async function (this: IExecuteFunctions) {
+			return [await emittedItems(this, await readDownloadStep(this, retryPolicy))];
 		};
 	}
 

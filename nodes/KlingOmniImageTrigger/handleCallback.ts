@@ -3,12 +3,11 @@ import type { IDataObject, INodeExecutionData, IWebhookFunctions, IWebhookRespon
 import { queryTask } from '../shared/api/client';
 import type { TokenKey } from '../shared/callback/token';
 import { CometApiError } from '../shared/errors/api';
-import { downloadTaskImages } from '../shared/images/download';
 import type { ImageOutputSettings } from '../shared/options/download';
 import { pause } from '../shared/request/pause';
 import type { RetryPolicy } from '../shared/request/retry';
 import { createRequestSession } from '../shared/request/session';
-import { imageItems, taskItem } from '../shared/task/output';
+import { taskItem } from '../shared/task/output';
 import {
 	hasUnknownStatus,
 	isFinalStatus,
@@ -146,34 +145,6 @@ function waitedSeconds(settings: CallbackSettings): number {
 	return Math.round(settings.recheck.delaysMs.reduce((sum, ms) => sum + ms, 0) / 1000);
 }
 
-/** What Get Task with Download Images outputs for the task; a failed download is an item with its reason. */
-async function taskOutput(ctx: IWebhookFunctions, settings: CallbackSettings, task: KlingTask): Promise<INodeExecutionData[]> {
-	if (!settings.downloadImages || task.status !== 'succeed') return [taskItem(task, 0)];
-	const session = createRequestSession({
-		baseUrl: settings.baseUrl,
-		timeoutMs: settings.requestTimeoutMs,
-		maxConcurrentRequests: 10,
-		retry: settings.retryPolicy,
-		redact: settings.redact,
-	});
-	try {
-		const downloads = await downloadTaskImages(ctx, session, task, 0, settings.output);
-		return imageItems(task, downloads, 0, settings.output);
-	} catch (error) {
-		const failure = error as Error & { description?: string };
-		ctx.logger.warn(`Kling trigger: ${failure.message}`);
-		return [
-			{
-				json: {
-					...task,
-					error: failure.message.replace(/ \[item 0\]$/, ''),
-					error_description: failure.description ?? null,
-				},
-			},
-		];
-	}
-}
-
 function started(items: INodeExecutionData[]): IWebhookResponseData {
 	return { noWebhookResponse: true, workflowData: [unpaired(items)] };
 }
@@ -187,7 +158,7 @@ export async function handleCallback(ctx: IWebhookFunctions, settings: CallbackS
 	const result = await handle(ctx, settings, staticData);
 	// n8n writes static data back whole after this returns, over what other callbacks saved
 	// meanwhile: every callback (duplicates too) writes all marks this process holds, as they are
-	// now, after any download. Nothing is written when static data holds them all already.
+	// now. Nothing is written when static data holds them all already.
 	if (staticData) settings.ledger.persist(scopeKey(ctx), staticData);
 	return result;
 }
@@ -246,9 +217,10 @@ async function handle(
 
 	// Marked before answering: from here on every repeat of this callback is a duplicate.
 	held.confirm();
-	// Acknowledge first, then download: the provider may time out a slow answer.
 	answer(ctx, 200, { received: true, task_id: taskId, status: task.status, started: true });
-	return started(await taskOutput(ctx, settings, task));
+	// The images are downloaded by execute() inside the execution (downloads.ts): n8n saves the mark
+	// in static data as soon as this returns, where the other webhook processes look for it.
+	return started([taskItem(task, 0)]);
 }
 
 /**

@@ -59,6 +59,8 @@ export interface WebhookRequest {
 	headers?: Record<string, string>;
 	/** The URL the caller used (path and query); default: the trigger's production path. */
 	url?: string;
+	/** Told the node's answer as soon as it answers (n8n sends it then, before any execution runs). */
+	onAnswer?: (status: number, body: unknown) => void;
 }
 
 export interface WebhookCallResult {
@@ -68,6 +70,8 @@ export interface WebhookCallResult {
 	body?: unknown;
 	/** Milliseconds from the call to the node's answer, and to webhook() returning. */
 	answeredAfterMs?: number;
+	/** When the node answered (Date.now()): the order callers saw the answers in. */
+	answeredAt?: number;
 	returnedAfterMs: number;
 	/** What webhook() returned. */
 	result?: IWebhookResponseData;
@@ -158,8 +162,25 @@ export class WebhookTrigger {
 		return `${baseUrl}/webhook/${this.node.webhookId}/${String(path)}`;
 	}
 
+	private readonly inFlight = new Set<Promise<WebhookCallResult>>();
+
+	/** Resolves once every call made so far has returned, its execution step included. */
+	async idle(): Promise<void> {
+		while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+	}
+
 	/** One POST to the trigger. */
 	async call(request: WebhookRequest): Promise<WebhookCallResult> {
+		const running = this.callOnce(request);
+		this.inFlight.add(running);
+		try {
+			return await running;
+		} finally {
+			this.inFlight.delete(running);
+		}
+	}
+
+	private async callOnce(request: WebhookRequest): Promise<WebhookCallResult> {
 		const started = Date.now();
 		const rawBody =
 			request.rawBody === undefined
@@ -205,6 +226,7 @@ export class WebhookTrigger {
 				answer.status = this.statusCode;
 				answer.body = value;
 				answer.at = Date.now();
+				request.onAnswer?.(this.statusCode, value);
 				return this;
 			},
 			end(value?: unknown) {
@@ -278,6 +300,7 @@ export class WebhookTrigger {
 			status: answer.status,
 			body: answer.body,
 			answeredAfterMs: answer.at === undefined ? undefined : answer.at - started,
+			answeredAt: answer.at,
 			returnedAfterMs: Date.now() - started,
 			result,
 			error,

@@ -37,9 +37,14 @@ export async function serve(trigger: WebhookTrigger): Promise<{ url: string; clo
 						return;
 					}
 				}
-				const result = await trigger.call({ body, rawBody, headers, url: req.url });
-				res.writeHead(result.status ?? 500, { 'content-type': 'application/json' });
-				res.end(JSON.stringify(result.body ?? { message: 'no answer' }));
+				const reply = (status: number, answer: unknown) => {
+					if (res.headersSent) return;
+					res.writeHead(status, { 'content-type': 'application/json' });
+					res.end(JSON.stringify(answer));
+				};
+				// Answered when the node answers, as n8n does: the execution (execute()) runs after that.
+				const result = await trigger.call({ body, rawBody, headers, url: req.url, onAnswer: reply });
+				reply(result.status ?? 500, result.body ?? { message: 'no answer' });
 			})();
 		});
 	});

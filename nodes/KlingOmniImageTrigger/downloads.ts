@@ -1,0 +1,85 @@
+import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
+
+import { downloadTaskImages } from '../shared/images/download';
+import type { ImageOutputSettings } from '../shared/options/download';
+import type { RetryPolicy } from '../shared/request/retry';
+import { createRequestSession } from '../shared/request/session';
+import { imageItems } from '../shared/task/output';
+import type { KlingTask } from '../shared/task/task';
+
+/**
+ * The trigger's step inside the execution. n8n runs a trigger's `execute()` with the items its
+ * `webhook()` returned (WorkflowExecute.runNode prefers `execute` to passing webhook output on), in
+ * the process that runs the execution: a worker in queue mode. The images are downloaded here rather
+ * than in `webhook()` because
+ * - n8n saves the workflow's static data (the once-per-task marks) only after `webhook()` returns,
+ *   and other webhook processes read the marks from the database: a short `webhook()` leaves a short
+ *   window in which a repeat on another process still finds no mark;
+ * - binary data written here is filed under the execution's id, so deleting or pruning the execution
+ *   removes it (written in `webhook()`, it is filed under n8n's temporary id and never removed).
+ */
+export interface DownloadStepSettings {
+	downloadImages: boolean;
+	output: ImageOutputSettings;
+	requestTimeoutMs: number;
+	baseUrl: string;
+	redact: (text: string) => string;
+	retryPolicy: RetryPolicy;
+}
+
+function isSucceededTask(json: INodeExecutionData['json']): json is KlingTask {
+	return json.status === 'succeed' && typeof json.task_id === 'string' && Array.isArray(json.images);
+}
+
+/** What Get Task with Download Images outputs for the task; a failed download is an item with its reason. */
+async function withImages(
+	ctx: IExecuteFunctions,
+	settings: DownloadStepSettings,
+	task: KlingTask,
+	itemIndex: number,
+): Promise<INodeExecutionData[]> {
+	const session = createRequestSession({
+		baseUrl: settings.baseUrl,
+		timeoutMs: settings.requestTimeoutMs,
+		maxConcurrentRequests: 10,
+		retry: settings.retryPolicy,
+		redact: settings.redact,
+	});
+	try {
+		const downloads = await downloadTaskImages(ctx, session, task, itemIndex, settings.output);
+		return imageItems(task, downloads, itemIndex, settings.output);
+	} catch (error) {
+		const failure = error as Error & { description?: string };
+		ctx.logger.warn(`Kling trigger: ${failure.message}`);
+		return [
+			{
+				json: {
+					...task,
+					error: failure.message.replace(/ \[item \d+\]$/, ''),
+					error_description: failure.description ?? null,
+				},
+			},
+		];
+	}
+}
+
+/** Trigger output carries no pairedItem: the webhook's items are no input a user's items came from. */
+function unpaired(items: INodeExecutionData[]): INodeExecutionData[] {
+	return items.map(({ pairedItem, ...item }) => {
+		void pairedItem;
+		return item;
+	});
+}
+
+/** The emitted tasks, each succeeded one with its images when Download Images is on. */
+export async function emittedItems(ctx: IExecuteFunctions, settings: DownloadStepSettings): Promise<INodeExecutionData[]> {
+	const items = ctx.getInputData();
+	const output: INodeExecutionData[][] = await Promise.all(
+		items.map(async (item, itemIndex) =>
+			settings.downloadImages && isSucceededTask(item.json)
+				? await withImages(ctx, settings, item.json, itemIndex)
+				: [{ json: item.json }],
+		),
+	);
+	return unpaired(output.flat());
+}
