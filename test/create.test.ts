@@ -44,7 +44,8 @@ describe('Create Omni Image: the request that reaches the API', () => {
 			n: 3,
 			aspect_ratio: '3:2',
 			watermark_info: { enabled: true },
-			callback_url: 'https://example.com/hook',
+			// The Callback URL with the token the trigger checks (for this task's external ID and this URL).
+			callback_url: expect.stringMatching(/^https:\/\/example\.com\/hook\?kling_token=[0-9a-z]+\.[A-Za-z0-9_-]{32}$/),
 			external_task_id: 'my-id-1',
 		});
 		expect(creates[0].headers.authorization).toBe(`Bearer ${API_KEY}`);

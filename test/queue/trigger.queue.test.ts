@@ -1,5 +1,5 @@
 /*
- * Issue 14, scenario 2: the callback trigger in n8n's queue mode. Workflow A (production webhook → Code making
+ * Scenario 2: the callback trigger in n8n's queue mode. Workflow A (production webhook → Code making
  * N prompts → Create Omni Image with Wait for Completion off and the trigger's production URL as Callback URL)
  * creates a batch without waiting; the simulator calls back (submitted, processing, final, the final again) to
  * the main, the only process that takes webhooks; the trigger's webhook method runs there (verification query,
@@ -279,13 +279,13 @@ describe('scenario 2: the callback trigger in queue mode', () => {
 			const taskId = items[0].json.task_id;
 			expect(byTask.has(taskId)).toBe(false);
 			byTask.set(taskId, run.id);
-			// The image the main downloaded (in the webhook method, before the execution existed) is in the
-			// database with the simulator's bytes, filed under n8n's temporary execution id.
+			// The image the worker downloaded (in the trigger's execute step) is in the database with the
+			// simulator's bytes, filed under the execution, so deleting or pruning the execution removes it.
 			const binary = items[0].binary.data;
 			expect(binary.id).toMatch(/^database:/);
 			const fileId = binary.id.slice('database:'.length);
 			const [row] = await h.sql(`SELECT "sourceType", "sourceId", encode(data, 'hex') FROM binary_data WHERE "fileId" = '${fileId}'`);
-			expect(row.slice(0, 2)).toEqual(['execution', 'temp']);
+			expect(row.slice(0, 2)).toEqual(['execution', String(run.id)]);
 			expect(Buffer.from(row[2], 'hex').equals(h.sim.expectedImageBytes(items[0].json.image.url))).toBe(true);
 			sources.add(row[1]);
 			firstBinaryId ||= binary.id;
@@ -294,11 +294,9 @@ describe('scenario 2: the callback trigger in queue mode', () => {
 			}
 		}
 		expect([...byTask.keys()].sort()).toEqual([...tasks].sort());
-		// n8n 2.41.1 renames a webhook's temporary binaries to the execution only in filesystem mode
-		// (restoreBinaryDataId looks for "/temp/" in the file id); in database mode they stay "temp", and the
-		// editor's binary view (GET /rest/binary-data) answers 404 for them.
-		await expect(h.binaryBytes(firstBinaryId)).rejects.toThrow(/HTTP 404/);
-		report(`scenario 2: the trigger's images are in n8n's database byte-equal, filed under source id ${[...sources].join(', ')} (not the execution's), so the editor's binary view answers 404`);
+		// Filed under the execution, the editor's binary view (GET /rest/binary-data) serves them.
+		expect((await h.binaryBytes(firstBinaryId)).length).toBeGreaterThan(0);
+		report(`scenario 2: the trigger's images are in n8n's database byte-equal, each filed under its own execution (${sources.size} source ids), and the editor's binary view serves them`);
 
 		const ids = runs.map((r) => r.id);
 		const workerOf = await h.workersOf(ids);
@@ -341,7 +339,7 @@ describe('scenario 2: the callback trigger in queue mode', () => {
 		expect(h.sim.imageRequests()).toHaveLength(N + 1);
 		report(
 			`scenario 2: ${queries.length - own} trigger queries for ${tasks.length} real tasks (1 each), none for forged callbacks, ` +
-				`${h.sim.imageRequests().length} image downloads (by the main, in the webhook method)`,
+				`${h.sim.imageRequests().length} image downloads (by the workers, in the trigger's execute step)`,
 		);
 	});
 
