@@ -12,6 +12,7 @@ import { KlingOmniImageTrigger } from '../nodes/KlingOmniImageTrigger/KlingOmniI
 import { STATIC_DATA_KEY, MARK_RETENTION_MS, TaskLedger } from '../nodes/KlingOmniImageTrigger/ledger';
 import type { Simulator } from '../simulator';
 import { binaryToBuffer } from './harness';
+import { recordedDeliveries } from './harness/deduplication';
 import { WebhookTrigger, type WebhookCallResult, type WebhookRequest } from './harness/webhook';
 import { FAST_RECHECK, FAST_RETRY, serve, UNREACHABLE_TRIGGER_URL } from './support/trigger';
 import { API_KEY, createParams, runKling, startSim } from './support/kling';
@@ -374,11 +375,22 @@ describe('once per task', () => {
 		expect(queriesOf(taskId)).toHaveLength(1);
 	});
 
-	it('what can repeat: a new process whose static data save was lost emits the task again', async () => {
+	it('a new process whose static data save was lost starts an execution again, and its execution step drops the task', async () => {
 		const taskId = await finishedTask();
-		expect((await deliver(newTrigger({ downloadImages: false }), taskId)).started).toBe(true);
-		// Same static data as at the start (the save did not happen), new process memory.
-		expect((await deliver(newTrigger({ downloadImages: false }), taskId)).started).toBe(true);
+		const first = await deliver(newTrigger({ downloadImages: false }), taskId);
+		expect([first.started, first.items.map((item) => item.json.task_id)]).toEqual([true, [taskId]]);
+		// Same static data as at the start (the save did not happen), new process memory: n8n's
+		// deduplication store, shared by all processes, knows the task was delivered.
+		const repeat = await deliver(newTrigger({ downloadImages: false }), taskId);
+		expect([repeat.started, repeat.items]).toEqual([true, []]);
+		expect(recordedDeliveries('harness-trigger-workflow', 'Kling Omni Image Trigger')).toContain(taskId);
+	});
+
+	it('test URL calls (manual mode) are not recorded as deliveries, so they hide nothing from the published workflow', async () => {
+		const taskId = await finishedTask();
+		expect((await deliver(newTrigger({ downloadImages: false }, { mode: 'manual' }), taskId)).items).toHaveLength(1);
+		expect(recordedDeliveries('harness-trigger-workflow', 'Kling Omni Image Trigger')).not.toContain(taskId);
+		expect((await deliver(newTrigger({ downloadImages: false }), taskId)).items).toHaveLength(1);
 	});
 
 	it('unknown and unfinished tasks are not marked: their later final callback starts the workflow', async () => {

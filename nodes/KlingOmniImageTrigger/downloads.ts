@@ -6,17 +6,17 @@ import type { RetryPolicy } from '../shared/request/retry';
 import { createRequestSession } from '../shared/request/session';
 import { imageItems } from '../shared/task/output';
 import type { KlingTask } from '../shared/task/task';
+import { undelivered } from './delivered';
 
 /**
  * The trigger's step inside the execution. n8n runs a trigger's `execute()` with the items its
  * `webhook()` returned (WorkflowExecute.runNode prefers `execute` to passing webhook output on), in
- * the process that runs the execution: a worker in queue mode. The images are downloaded here rather
- * than in `webhook()` because
- * - n8n saves the workflow's static data (the once-per-task marks) only after `webhook()` returns,
- *   and other webhook processes read the marks from the database: a short `webhook()` leaves a short
- *   window in which a repeat on another process still finds no mark;
- * - binary data written here is filed under the execution's id, so deleting or pruning the execution
- *   removes it (written in `webhook()`, it is filed under n8n's temporary id and never removed).
+ * the process that runs the execution: a worker in queue mode. Here
+ * - a task an earlier execution delivered is dropped (delivered.ts), whichever process took its
+ *   callback;
+ * - the images are downloaded, filed under the execution's id, so deleting or pruning the execution
+ *   removes them (written in `webhook()`, they were filed under n8n's temporary id and never removed);
+ *   and `webhook()` answers and returns at once.
  */
 export interface DownloadStepSettings {
 	downloadImages: boolean;
@@ -73,7 +73,7 @@ function unpaired(items: INodeExecutionData[]): INodeExecutionData[] {
 
 /** The emitted tasks, each succeeded one with its images when Download Images is on. */
 export async function emittedItems(ctx: IExecuteFunctions, settings: DownloadStepSettings): Promise<INodeExecutionData[]> {
-	const items = ctx.getInputData();
+	const items = await undelivered(ctx, ctx.getInputData());
 	const output: INodeExecutionData[][] = await Promise.all(
 		items.map(async (item, itemIndex) =>
 			settings.downloadImages && isSucceededTask(item.json)

@@ -31,6 +31,7 @@ import type {
 import { createRunExecutionData, NodeHelpers, Workflow } from 'n8n-workflow';
 
 import { DEFAULT_BINARY_MODE, withBinaryMode, type HarnessBinaryMode } from './binary';
+import { useMemoryDeduplication } from './deduplication';
 import { HarnessCredentialsHelper } from './credentials-helper';
 
 const PACKAGE_PREFIX = 'n8n-nodes-cometapi-kling';
@@ -181,6 +182,7 @@ export class WebhookTrigger {
 	}
 
 	private async callOnce(request: WebhookRequest): Promise<WebhookCallResult> {
+		await useMemoryDeduplication();
 		const started = Date.now();
 		const rawBody =
 			request.rawBody === undefined
