@@ -2,6 +2,7 @@ import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 
 import { downloadTaskImages } from '../shared/images/download';
 import type { ImageOutputSettings } from '../shared/options/download';
+import { defaultNumber, MAX_CONCURRENT_REQUESTS_OPTION } from '../shared/options/request';
 import type { RetryPolicy } from '../shared/request/retry';
 import { createRequestSession } from '../shared/request/session';
 import { imageItems } from '../shared/task/output';
@@ -41,7 +42,8 @@ async function withImages(
 	const session = createRequestSession({
 		baseUrl: settings.baseUrl,
 		timeoutMs: settings.requestTimeoutMs,
-		maxConcurrentRequests: 10,
+		// The trigger has no such option: its downloads take the action node's default.
+		maxConcurrentRequests: defaultNumber(MAX_CONCURRENT_REQUESTS_OPTION),
 		retry: settings.retryPolicy,
 		redact: settings.redact,
 	});

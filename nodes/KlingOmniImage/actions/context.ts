@@ -8,7 +8,13 @@ import type { RetryPolicy } from '../../shared/request/retry';
 import { createRequestSession, type RequestSession } from '../../shared/request/session';
 import type { OutputMode } from '../../shared/task/output';
 import { readImageOutputSettings } from '../../shared/options/download';
-import { readNumberOption, readRequestTimeoutMs, readTimerSeconds } from '../../shared/options/request';
+import {
+	readMaxConcurrentRequests,
+	readNumberOption,
+	readRequestTimeoutMs,
+	readTimerSeconds,
+} from '../../shared/options/request';
+import { MAX_WAIT_TIME_OPTION, POLL_INTERVAL_OPTION } from '../descriptions/common';
 import type { ItemFailure, ItemOutcome, RunSettings, TaskJob } from '../runner/jobs';
 
 export interface PreparedJobs<J extends TaskJob> {
@@ -58,12 +64,12 @@ export function readSwitch(ctx: IExecuteFunctions, name: string, label: string, 
 function readSettings(ctx: IExecuteFunctions, options: NodeOptions): OperationContext['settings'] {
 	const fail = failWith(ctx);
 	return {
-		pollIntervalMs: readTimerSeconds(options.pollInterval, 'Poll Interval', 20, fail) * 1000,
-		maxWaitMs: readNumberOption(options.maxWaitTime, 'Max Wait Time', 600, fail) * 1000,
+		pollIntervalMs: readTimerSeconds(options.pollInterval, POLL_INTERVAL_OPTION, fail) * 1000,
+		maxWaitMs: readNumberOption(options.maxWaitTime, MAX_WAIT_TIME_OPTION, fail) * 1000,
 		download: readImageOutputSettings(options as IDataObject, fail),
 		// The one place "Continue On Fail" is read: everything else follows failFast.
 		failFast: !ctx.continueOnFail(),
-		maxConcurrentRequests: Math.floor(readNumberOption(options.maxConcurrentRequests, 'Max Concurrent Requests', 10, fail)),
+		maxConcurrentRequests: readMaxConcurrentRequests(options.maxConcurrentRequests, fail),
 	};
 }
 

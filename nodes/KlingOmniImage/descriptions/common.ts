@@ -2,7 +2,7 @@ import type { INodeProperties } from 'n8n-workflow';
 import { updateDisplayOptions } from 'n8n-workflow';
 
 import { DOWNLOAD_OPTIONS } from '../../shared/options/download';
-import { MAX_TIMER_SECONDS, REQUEST_TIMEOUT_OPTION } from '../../shared/options/request';
+import { MAX_CONCURRENT_REQUESTS_OPTION, MAX_TIMER_SECONDS, REQUEST_TIMEOUT_OPTION } from '../../shared/options/request';
 
 /** The task id input shared by Get Task and Wait for Completion. */
 export const taskIdProperty: INodeProperties = {
@@ -16,41 +16,31 @@ export const taskIdProperty: INodeProperties = {
 		'ID of the Kling task, as returned by Create Omni Image. The default reads it from the incoming item.',
 };
 
+export const POLL_INTERVAL_OPTION: INodeProperties = {
+	displayName: 'Poll Interval (Seconds)',
+	name: 'pollInterval',
+	type: 'number',
+	typeOptions: { minValue: 1, maxValue: MAX_TIMER_SECONDS },
+	default: 20,
+	description:
+		'How long to wait between status checks. CometAPI advises 20–30 seconds; all pending tasks are checked together each round.',
+};
+
+export const MAX_WAIT_TIME_OPTION: INodeProperties = {
+	displayName: 'Max Wait Time (Seconds)',
+	name: 'maxWaitTime',
+	type: 'number',
+	typeOptions: { minValue: 1 },
+	default: 600,
+	description:
+		'How long to wait for the tasks to finish before giving up with an error that names the task ID. The task itself is not cancelled.',
+};
+
 /** Polling options: only for the operations that wait. */
-const pollingOptions: INodeProperties[] = [
-	{
-		displayName: 'Poll Interval (Seconds)',
-		name: 'pollInterval',
-		type: 'number',
-		typeOptions: { minValue: 1, maxValue: MAX_TIMER_SECONDS },
-		default: 20,
-		description:
-			'How long to wait between status checks. CometAPI advises 20–30 seconds; all pending tasks are checked together each round.',
-	},
-	{
-		displayName: 'Max Wait Time (Seconds)',
-		name: 'maxWaitTime',
-		type: 'number',
-		typeOptions: { minValue: 1 },
-		default: 600,
-		description:
-			'How long to wait for the tasks to finish before giving up with an error that names the task ID. The task itself is not cancelled.',
-	},
-];
+const pollingOptions = [POLL_INTERVAL_OPTION, MAX_WAIT_TIME_OPTION];
 
 /** Options that apply to every request the node sends. */
-const requestOptions: INodeProperties[] = [
-	{
-		displayName: 'Max Concurrent Requests',
-		name: 'maxConcurrentRequests',
-		type: 'number',
-		typeOptions: { minValue: 1, maxValue: 100 },
-		default: 10,
-		description:
-			'How many API requests (and, separately, image downloads) may be in flight at once when many items run together',
-	},
-	REQUEST_TIMEOUT_OPTION,
-];
+const requestOptions = [MAX_CONCURRENT_REQUESTS_OPTION, REQUEST_TIMEOUT_OPTION];
 
 /** Hides an option while the operation's own switch (Wait for Completion, Download Images) is off. */
 function onlyWhen(toggle: string | undefined, option: INodeProperties): INodeProperties {

@@ -2,6 +2,7 @@ import type { IDataObject, INodeProperties } from 'n8n-workflow';
 
 import type { DownloadSettings } from '../images/download';
 import type { OutputMode, OutputSettings } from '../task/output';
+import { defaultNumber, type OptionFailure } from './request';
 
 /**
  * The options that say how downloaded images become items, for every node that downloads them.
@@ -62,15 +63,18 @@ export const DOWNLOAD_OPTIONS: INodeProperties[] = [
 
 export type ImageOutputSettings = DownloadSettings & OutputSettings;
 
-/** Reads the download options; `fail` turns a wrong value into the node's own error. */
-export function readImageOutputSettings(options: IDataObject, fail: (message: string) => Error): ImageOutputSettings {
-	const binaryPropertyName = String(options.binaryPropertyName ?? 'data').trim();
+/** Reads the download options, each left empty taking its definition's default. */
+export function readImageOutputSettings(options: IDataObject, fail: OptionFailure): ImageOutputSettings {
+	const binaryPropertyName = String(options.binaryPropertyName ?? BINARY_PROPERTY_OPTION.default).trim();
 	if (!binaryPropertyName) throw fail('Option "Put Output File in Field" must not be empty');
-	const outputMode = (options.outputMode ?? 'imagePerItem') as OutputMode;
+	const outputMode = (options.outputMode ?? OUTPUT_MODE_OPTION.default) as OutputMode;
 	if (outputMode !== 'imagePerItem' && outputMode !== 'taskPerItem') {
 		throw fail(`Option "Output Mode" "${String(outputMode)}" is not supported`);
 	}
-	const maxMb = options.maxDownloadSizeMb === undefined || options.maxDownloadSizeMb === '' ? 50 : Number(options.maxDownloadSizeMb);
+	const maxMb =
+		options.maxDownloadSizeMb === undefined || options.maxDownloadSizeMb === ''
+			? defaultNumber(MAX_DOWNLOAD_SIZE_OPTION)
+			: Number(options.maxDownloadSizeMb);
 	if (!Number.isFinite(maxMb) || maxMb < 1) {
 		throw fail(`Option "Max Download Size" must be a number of at least 1, got "${String(options.maxDownloadSizeMb)}"`);
 	}

@@ -16,31 +16,54 @@ export const REQUEST_TIMEOUT_OPTION: INodeProperties = {
 	description: `How long one request or image download may take, from sending it to the last byte of the answer (at most ${MAX_TIMER_SECONDS}). A create request that times out is not sent again.`,
 };
 
-/** A number option of at least `min`, its default when left empty; `fail` makes the node's own error. */
-export function readNumberOption(
-	value: unknown,
-	label: string,
-	fallback: number,
-	fail: (message: string) => Error,
-	min = 1,
-): number {
-	if (value === undefined || value === null || value === '') return fallback;
+/** API requests (and, apart, image downloads) in flight at once: the action node's option, and the trigger's fixed limit. */
+export const MAX_CONCURRENT_REQUESTS_OPTION: INodeProperties = {
+	displayName: 'Max Concurrent Requests',
+	name: 'maxConcurrentRequests',
+	type: 'number',
+	typeOptions: { minValue: 1, maxValue: 100 },
+	default: 10,
+	description:
+		'How many API requests (and, separately, image downloads) may be in flight at once when many items run together',
+};
+
+/** Turns a wrong option value into the node's own error. */
+export type OptionFailure = (message: string) => Error;
+
+/** How errors name an option: its display name without the unit, e.g. "Poll Interval". */
+export function optionLabel(option: INodeProperties): string {
+	return option.displayName.replace(/ \([^)]*\)$/, '');
+}
+
+/** A number option's default, as its definition gives it: the one place the number is written. */
+export function defaultNumber(option: INodeProperties): number {
+	return option.default as number;
+}
+
+/** A number option of at least its minimum (1 unless it says otherwise), its default when left empty. */
+export function readNumberOption(value: unknown, option: INodeProperties, fail: OptionFailure): number {
+	if (value === undefined || value === null || value === '') return defaultNumber(option);
+	const min = option.typeOptions?.minValue ?? 1;
 	const number = Number(value);
 	if (!Number.isFinite(number) || number < min) {
-		throw fail(`Option "${label}" must be a number of at least ${min}, got "${String(value)}"`);
+		throw fail(`Option "${optionLabel(option)}" must be a number of at least ${min}, got "${String(value)}"`);
 	}
 	return number;
 }
 
 /** Seconds for a timer: at least 1, at most MAX_TIMER_SECONDS. */
-export function readTimerSeconds(value: unknown, label: string, fallback: number, fail: (message: string) => Error): number {
-	const number = readNumberOption(value, label, fallback, fail);
+export function readTimerSeconds(value: unknown, option: INodeProperties, fail: OptionFailure): number {
+	const number = readNumberOption(value, option, fail);
 	if (number > MAX_TIMER_SECONDS) {
-		throw fail(`Option "${label}" must be at most ${MAX_TIMER_SECONDS} seconds, got "${String(value)}"`);
+		throw fail(`Option "${optionLabel(option)}" must be at most ${MAX_TIMER_SECONDS} seconds, got "${String(value)}"`);
 	}
 	return number;
 }
 
-export function readRequestTimeoutMs(value: unknown, fail: (message: string) => Error): number {
-	return readTimerSeconds(value, 'Request Timeout', REQUEST_TIMEOUT_OPTION.default as number, fail) * 1000;
+export function readRequestTimeoutMs(value: unknown, fail: OptionFailure): number {
+	return readTimerSeconds(value, REQUEST_TIMEOUT_OPTION, fail) * 1000;
+}
+
+export function readMaxConcurrentRequests(value: unknown, fail: OptionFailure): number {
+	return Math.floor(readNumberOption(value, MAX_CONCURRENT_REQUESTS_OPTION, fail));
 }
