@@ -28,6 +28,8 @@ export interface TaskPlan {
 	 * documents no retry of a failed delivery, so a workflow must not depend on one.
 	 */
 	callbacksLost?: boolean;
+	/** This task's own query lag (see the queryLagMs option). */
+	queryLagMs?: number;
 }
 
 export interface SimulatorOptions {
@@ -179,6 +181,8 @@ export interface TaskRecord {
 	images: ResultImage[];
 	/** From taskPlan: none of its callbacks is sent. */
 	callbacksLost: boolean;
+	/** From taskPlan: its own query lag, else the simulator's. */
+	queryLagMs?: number;
 }
 
 export type FaultType =

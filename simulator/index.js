@@ -195,6 +195,7 @@ async function startSimulator(userOptions = {}) {
 			outcome: plan.outcome ?? 'succeed',
 			failReason: plan.failReason ?? DEFAULT_FAIL_REASON,
 			callbacksLost: plan.callbacksLost === true,
+			queryLagMs: plan.queryLagMs,
 			failedAt: undefined,
 			expiredStatus: undefined,
 			format,
@@ -258,8 +259,8 @@ async function startSimulator(userOptions = {}) {
 		if (authError) return authError;
 		// Queries are served by a replica that is queryLagMs behind (callbacks come from the
 		// primary): it answers a past state, and does not know a task created within the lag.
-		const seenAt = clock() - options.queryLagMs;
 		const task = tasks.get(taskId);
+		const seenAt = clock() - (task?.queryLagMs ?? options.queryLagMs);
 		if (!task || seenAt < task.createdAt) {
 			return errorResponse(options.taskNotExistStatus, CODE_TASK_NOT_EXIST, 'task_not_exist');
 		}

@@ -158,6 +158,15 @@ describe('simulator: provider behaviours beyond the happy path', () => {
 			expect(sim.taskStatus(id)).toBe('succeed');
 		});
 
+		it('a task plan\'s own queryLagMs lags that task only', async () => {
+			const sim = await start({ taskPlan: (body) => (body.prompt === 'lagging' ? { queryLagMs: 5000 } : undefined) });
+			const lagging = (await create(sim, { prompt: 'lagging' })).json.data.task_id;
+			const prompt = (await create(sim, { prompt: 'p' })).json.data.task_id;
+			await advance(sim, 1000);
+			expect([await queriedStatus(sim, lagging), await queriedStatus(sim, prompt)]).toEqual(['task_not_exist', 'succeed']);
+			expect(sim.taskStatus(lagging)).toBe('succeed');
+		});
+
 		it('task_not_exist during the lag is answered in the configured error style', async () => {
 			const http = await start({ queryLagMs: 300 });
 			const httpId = (await create(http, { prompt: 'p' })).json.data.task_id;

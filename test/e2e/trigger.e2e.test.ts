@@ -28,6 +28,9 @@ const LOST_TASK_NUMBER = 5;
 const FALLBACK_AFTER_MINUTES = 0.25;
 /** Prompts starting so make a task that runs for minutes (created straight at the simulator). */
 const SLOW = 'SLOW:';
+/** Prompts starting so make a task whose query lags its callbacks by this long. */
+const LAGGING = 'LAG:';
+const QUERY_LAG_MS = 2500;
 const BATCH_ID: string = examples.CALLBACK_EXAMPLES.batch.id;
 const TRIGGER_ID: string = examples.CALLBACK_EXAMPLES.trigger.id;
 
@@ -102,15 +105,19 @@ async function callbacksDone(taskIds: string[]): Promise<void> {
 
 /**
  * Creates a task straight at the simulator (not through n8n) with the token Create Omni Image would
- * add for the trigger's URL; returns the task id and the trigger's URL with that token.
+ * add for `forUrl` (default: this trigger's URL). The simulator's own callbacks go to `deliverTo`:
+ * by default the same path on a port nothing listens on, so the test sends what it wants itself.
+ * Returns the task id and `forUrl` with the task's token.
  */
-async function createAtSimulator(prompt: string): Promise<{ taskId: string; callbackUrl: string }> {
+async function createAtSimulator(
+	prompt: string,
+	{ forUrl = triggerUrl, deliverTo }: { forUrl?: string; deliverTo?: string } = {},
+): Promise<{ taskId: string; callbackUrl: string }> {
 	const externalTaskId = `e2e-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
-	// The simulator's own callbacks go to the same path on a port nothing listens on: the test sends the final one.
-	const unreachable = `http://127.0.0.1:9${new URL(triggerUrl).pathname}`;
-	const signed = new URL(signCallbackUrl(tokenKey(e2e.apiKey), unreachable, externalTaskId, Date.now()));
+	const target = deliverTo ?? `http://127.0.0.1:9${new URL(forUrl).pathname}`;
+	const signed = new URL(signCallbackUrl(tokenKey(e2e.apiKey), target, externalTaskId, Date.now()));
 	const created = await createTask(e2e.sim, { prompt, callback_url: signed.toString(), external_task_id: externalTaskId });
-	return { taskId: created.json.data.task_id, callbackUrl: `${triggerUrl}${signed.search}` };
+	return { taskId: created.json.data.task_id, callbackUrl: `${forUrl}${signed.search}` };
 }
 
 let slowTaskId: string;
@@ -124,6 +131,7 @@ beforeAll(async () => {
 			callbackTimeoutMs: 20_000,
 			taskPlan: (body, taskNumber) => {
 				if (String(body?.prompt).startsWith(SLOW)) return { durationMs: 10 * 60_000 };
+				if (String(body?.prompt).startsWith(LAGGING)) return { queryLagMs: QUERY_LAG_MS };
 				if (taskNumber === LOST_TASK_NUMBER) return { callbacksLost: true };
 				return taskNumber === FAILING_TASK_NUMBER ? { outcome: 'failed', failReason: FAIL_REASON } : undefined;
 			},
@@ -255,6 +263,44 @@ test('concurrent repeats of a new task\'s final callback start one execution', a
 	await sleep(1500);
 	expect((await executions(TRIGGER_ID)).length).toBe(before + 1);
 	createdIds.push(taskId);
+	deliveredIds.push(taskId);
+});
+
+test('another workflow\'s finished task, sent here with its own real token, starts nothing; this trigger\'s own task does', async () => {
+	const otherTrigger = triggerUrl.replace(/\/webhook\/[^/]+\/kling$/, '/webhook/0b7e6a55-1e2f-4c3d-8a9b-aabbccddeeff/kling');
+	const other = await createAtSimulator('Another workflow\'s paper lantern', { forUrl: otherTrigger });
+	const ours = await createAtSimulator('Our own paper lantern');
+	await waitFor('both tasks to finish', () => [other.taskId, ours.taskId].every((id) => e2e.sim.taskStatus(id) === 'succeed'));
+	const before = (await executions(TRIGGER_ID)).length;
+	const theirToken = new URL(other.callbackUrl).search;
+	const forged = await postJson(`${triggerUrl}${theirToken}`, (await queryTask(e2e.sim, other.taskId)).json.data);
+	expect(forged.status).toBe(403);
+	const real = await postJson(ours.callbackUrl, (await queryTask(e2e.sim, ours.taskId)).json.data);
+	expect(real).toEqual({ status: 200, body: expect.objectContaining({ started: true }) });
+	await waitFor('its execution', async () => (await executions(TRIGGER_ID)).length > before);
+	await sleep(1500);
+	const runs = await executions(TRIGGER_ID);
+	expect(runs).toHaveLength(before + 1);
+	expect((await triggerItems(runs[runs.length - 1].id))[0].json.task_id).toBe(ours.taskId);
+	deliveredIds.push(ours.taskId);
+});
+
+test('a final callback whose query lags it by 2.5 s starts the workflow from that one delivery', async () => {
+	const { taskId } = await createAtSimulator(`${LAGGING} a paper kite`, { deliverTo: triggerUrl });
+	await waitFor('the final callback', () =>
+		e2e.sim.callbacks().some((c) => c.taskId === taskId && c.kind === 'status' && c.taskStatus === 'succeed' && c.responseStatus !== undefined),
+	);
+	const final = e2e.sim.callbacks().find((c) => c.taskId === taskId && c.kind === 'status' && c.taskStatus === 'succeed')!;
+	// 200 from the first delivery (a lag past the re-checks would have been answered 503).
+	expect([final.attempt, final.responseStatus]).toEqual([1, 200]);
+	const queries = e2e.sim.apiRequests('query').filter((q) => q.path.endsWith(`/${taskId}`));
+	expect(queries.length).toBeGreaterThanOrEqual(2);
+	await waitFor('its execution', async () => {
+		for (const run of (await executions(TRIGGER_ID)).filter((r) => r.stoppedAt)) {
+			if ((await triggerItems(run.id))[0]?.json.task_id === taskId) return true;
+		}
+		return false;
+	});
 	deliveredIds.push(taskId);
 });
 
