@@ -1,11 +1,10 @@
 import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 
-import { downloadTaskImages } from '../shared/images/download';
-import type { ImageOutputSettings } from '../shared/options/download';
+import { withoutItem } from '../shared/errors';
 import { defaultNumber, MAX_CONCURRENT_REQUESTS_OPTION } from '../shared/options/request';
 import type { RetryPolicy } from '../shared/request/retry';
 import { createRequestSession } from '../shared/request/session';
-import { imageItems } from '../shared/task/output';
+import { taskOutput, unpaired, type ImageOutputSettings } from '../shared/task/output';
 import type { KlingTask } from '../shared/task/task';
 import { undelivered } from './delivered';
 
@@ -48,8 +47,7 @@ async function withImages(
 		redact: settings.redact,
 	});
 	try {
-		const downloads = await downloadTaskImages(ctx, session, task, itemIndex, settings.output);
-		return imageItems(task, downloads, itemIndex, settings.output);
+		return await taskOutput(ctx, session, task, itemIndex, settings.output);
 	} catch (error) {
 		const failure = error as Error & { description?: string };
 		ctx.logger.warn(`Kling trigger: ${failure.message}`);
@@ -57,20 +55,12 @@ async function withImages(
 			{
 				json: {
 					...task,
-					error: failure.message.replace(/ \[item \d+\]$/, ''),
+					error: withoutItem(failure.message),
 					error_description: failure.description ?? null,
 				},
 			},
 		];
 	}
-}
-
-/** Trigger output carries no pairedItem: the webhook's items are no input a user's items came from. */
-function unpaired(items: INodeExecutionData[]): INodeExecutionData[] {
-	return items.map(({ pairedItem, ...item }) => {
-		void pairedItem;
-		return item;
-	});
 }
 
 /** The emitted tasks, each succeeded one with its images when Download Images is on. */

@@ -3,11 +3,10 @@ import type { IDataObject, INodeExecutionData, IWebhookFunctions, IWebhookRespon
 import { queryTask } from '../shared/api/client';
 import type { TokenKey } from '../shared/callback/token';
 import { CometApiError } from '../shared/errors/api';
-import type { ImageOutputSettings } from '../shared/options/download';
 import { pause } from '../shared/request/pause';
 import type { RetryPolicy } from '../shared/request/retry';
 import { createRequestSession } from '../shared/request/session';
-import { taskItem } from '../shared/task/output';
+import { taskItem, unpaired, type ImageOutputSettings } from '../shared/task/output';
 import {
 	hasUnknownStatus,
 	isFinalStatus,
@@ -78,14 +77,6 @@ function answer(ctx: IWebhookFunctions, status: number, body: IDataObject): void
 function refuse(ctx: IWebhookFunctions, status: number, message: string): IWebhookResponseData {
 	answer(ctx, status, { received: false, error: message });
 	return { noWebhookResponse: true };
-}
-
-/** Trigger output carries no pairedItem: there is no input item to point at. */
-function unpaired(items: INodeExecutionData[]): INodeExecutionData[] {
-	return items.map(({ pairedItem, ...item }) => {
-		void pairedItem;
-		return item;
-	});
 }
 
 /** Marks are per workflow, node and mode, so a test URL's calls do not count for the published workflow. */

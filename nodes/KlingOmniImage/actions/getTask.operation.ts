@@ -2,8 +2,7 @@ import type { IExecuteFunctions, INodeProperties } from 'n8n-workflow';
 
 import { queryTask } from '../../shared/api/client';
 import { asNodeError } from '../../shared/errors';
-import { downloadTaskImages } from '../../shared/images/download';
-import { imageItems, taskItem } from '../../shared/task/output';
+import { taskOutput } from '../../shared/task/output';
 import { normalizeTask } from '../../shared/task/task';
 import { operationProperties, taskIdProperty } from '../descriptions/common';
 import { BatchRun } from '../runner/batch';
@@ -35,9 +34,8 @@ async function getOne(
 	try {
 		const task = normalizeTask(await queryTask(this, batch.session, itemIndex, taskId), taskId);
 		const download = this.getNodeParameter('downloadImages', itemIndex, false) as boolean;
-		if (!download || task.status !== 'succeed') return { itemIndex, items: [taskItem(task, itemIndex)] };
-		const downloads = await downloadTaskImages(this, batch.session, task, itemIndex, context.settings.download);
-		return { itemIndex, items: imageItems(task, downloads, itemIndex, context.settings.download) };
+		const images = download ? context.settings.download : undefined;
+		return { itemIndex, items: await taskOutput(this, batch.session, task, itemIndex, images) };
 	} catch (error) {
 		const nodeError = asNodeError(this.getNode(), error, itemIndex);
 		// Once the run has stopped at another item's failure, this one was only cut short.

@@ -1,6 +1,7 @@
 import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 import { NodeOperationError } from 'n8n-workflow';
 
+import { withoutItem } from '../../shared/errors';
 import type { RetryPolicy } from '../../shared/request/retry';
 import { modelResultItem } from '../../shared/task/output';
 import type { ItemFailure, ItemOutcome } from '../runner/jobs';
@@ -47,7 +48,7 @@ export function isToolMode(ctx: IExecuteFunctions): boolean {
 function forModel(error: unknown): unknown {
 	if (!(error instanceof Error)) return error;
 	const description = (error as { description?: unknown }).description;
-	let message = error.message.replace(/ \[item \d+\]$/, '');
+	let message = withoutItem(error.message);
 	if (typeof description === 'string' && description.trim() !== '' && !message.includes(description)) {
 		message = `${message.replace(/[.:]$/, '')}. ${description}`;
 	}

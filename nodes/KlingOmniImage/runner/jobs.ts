@@ -1,8 +1,7 @@
 import type { IDataObject, INodeExecutionData } from 'n8n-workflow';
 
 import type { NodeError } from '../../shared/errors';
-import type { DownloadSettings } from '../../shared/images/download';
-import type { OutputSettings } from '../../shared/task/output';
+import type { ImageOutputSettings } from '../../shared/task/output';
 
 /** What one input item asks for: a new task from a create body, or an existing task. */
 export type TaskJob =
@@ -20,7 +19,7 @@ export interface RunSettings {
 	waitForCompletion: boolean;
 	pollIntervalMs: number;
 	maxWaitMs: number;
-	download: DownloadSettings & OutputSettings;
+	download: ImageOutputSettings;
 	/** Without "Continue On Fail" the first failure ends the run (other items stop being polled). */
 	failFast: boolean;
 	/** API requests in flight at once; creates awaiting an answer are bounded by it too. */

@@ -1,9 +1,8 @@
 import type { NodeContext } from '../../shared/context';
 import { asNodeError } from '../../shared/errors';
 import { taskFailedError } from '../../shared/errors/task';
-import { downloadTaskImages } from '../../shared/images/download';
 import type { RequestSession } from '../../shared/request/session';
-import { imageItems, taskItem } from '../../shared/task/output';
+import { taskItem, taskOutput } from '../../shared/task/output';
 import type { KlingTask } from '../../shared/task/task';
 import { BatchRun } from './batch';
 import { CreateQueue, type CreateJob } from './createQueue';
@@ -113,9 +112,9 @@ export class TaskRunner {
 		}
 		this.batch.record(itemIndex, 'downloading', taskId);
 		try {
-			const downloads = await downloadTaskImages(this.ctx, this.batch.session, task, itemIndex, this.settings.download);
+			const items = await taskOutput(this.ctx, this.batch.session, task, itemIndex, this.settings.download);
 			this.batch.record(itemIndex, 'done', taskId);
-			return { itemIndex, items: imageItems(task, downloads, itemIndex, this.settings.download) };
+			return { itemIndex, items };
 		} catch (error) {
 			return this.batch.failed(itemIndex, asNodeError(this.ctx.getNode(), error, itemIndex), taskId);
 		}

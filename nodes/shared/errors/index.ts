@@ -5,9 +5,16 @@ import { displayBaseUrl } from '../contract';
 
 export type NodeError = NodeOperationError | NodeApiError;
 
+const ITEM_SUFFIX = / \[item \d+\]$/;
+
 /** Every message about one input item ends with this, so a user can find the item in a batch. */
 export function withItem(message: string, itemIndex: number): string {
 	return `${message} [item ${itemIndex}]`;
+}
+
+/** The message without its item suffix, where no batch of input items is in sight (a model, a trigger's output). */
+export function withoutItem(message: string): string {
+	return message.replace(ITEM_SUFFIX, '');
 }
 
 /**

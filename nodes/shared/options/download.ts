@@ -1,7 +1,6 @@
 import type { IDataObject, INodeProperties } from 'n8n-workflow';
 
-import type { DownloadSettings } from '../images/download';
-import type { OutputMode, OutputSettings } from '../task/output';
+import type { ImageOutputSettings, OutputMode } from '../task/output';
 import { defaultNumber, type OptionFailure } from './request';
 
 /**
@@ -60,8 +59,6 @@ export const DOWNLOAD_OPTIONS: INodeProperties[] = [
 	DOWNLOAD_WATERMARKED_OPTION,
 	MAX_DOWNLOAD_SIZE_OPTION,
 ];
-
-export type ImageOutputSettings = DownloadSettings & OutputSettings;
 
 /** Reads the download options, each left empty taking its definition's default. */
 export function readImageOutputSettings(options: IDataObject, fail: OptionFailure): ImageOutputSettings {

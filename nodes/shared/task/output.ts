@@ -1,6 +1,8 @@
 import type { IBinaryKeyData, IDataObject, INodeExecutionData } from 'n8n-workflow';
 
-import type { DownloadedImage } from '../images/download';
+import type { NodeContext } from '../context';
+import { downloadTaskImages, type DownloadedImage, type DownloadSettings } from '../images/download';
+import type { RequestSession } from '../request/session';
 import type { KlingTask } from './task';
 
 export type OutputMode = 'imagePerItem' | 'taskPerItem';
@@ -9,6 +11,9 @@ export interface OutputSettings {
 	outputMode: OutputMode;
 	binaryPropertyName: string;
 }
+
+/** How a task's images are downloaded and put into items (the download options). */
+export type ImageOutputSettings = DownloadSettings & OutputSettings;
 
 /** The task alone, e.g. a created task or one that has not succeeded. */
 export function taskItem(task: KlingTask, itemIndex: number): INodeExecutionData {
@@ -56,6 +61,30 @@ export function imageItems(
 			pairedItem: { item: itemIndex },
 		},
 	];
+}
+
+/** A trigger's output carries no pairedItem: no input item of the user's led to it. */
+export function unpaired(items: INodeExecutionData[]): INodeExecutionData[] {
+	return items.map(({ pairedItem, ...item }) => {
+		void pairedItem;
+		return item;
+	});
+}
+
+/**
+ * What a node outputs for a task: the task alone, or, once it has succeeded and `images` are wanted,
+ * its images downloaded into items. A failed download throws; each caller decides what it becomes.
+ */
+export async function taskOutput(
+	ctx: NodeContext,
+	session: RequestSession,
+	task: KlingTask,
+	itemIndex: number,
+	images?: ImageOutputSettings,
+): Promise<INodeExecutionData[]> {
+	if (!images || task.status !== 'succeed') return [taskItem(task, itemIndex)];
+	const downloads = await downloadTaskImages(ctx, session, task, itemIndex, images);
+	return imageItems(task, downloads, itemIndex, images);
 }
 
 /**
