@@ -7,11 +7,29 @@ export const CREDENTIAL_TYPE = 'cometApiKlingApi';
 export const DEFAULT_BASE_URL = 'https://api.cometapi.com';
 export const OMNI_IMAGE_PATH = '/kling/v1/images/omni-image';
 
+/** Kling's codes for a key it does not accept (missing, invalid or expired), first to last. */
+export const AUTH_ERROR_CODES = { first: 1000, last: 1004 };
+
+export function isAuthErrorCode(code: unknown): boolean {
+	const number = Number(code);
+	return number >= AUTH_ERROR_CODES.first && number <= AUTH_ERROR_CODES.last;
+}
+
+/** Kling's codes for an account that cannot pay: retrying does not help. */
+export const ACCOUNT_EXCEPTION_CODE = '1100';
+export const ACCOUNT_ARREARS_CODE = '1101';
+/** The resource pack is used up or expired. */
+export const PACK_EXHAUSTED_CODE = '1102';
+export const ACCOUNT_ERROR_CODES = [ACCOUNT_EXCEPTION_CODE, ACCOUNT_ARREARS_CODE, PACK_EXHAUSTED_CODE];
+
 /** Kling's code for "parallel task over resource pack limit": nothing was created, a slot frees later. */
 export const PARALLEL_LIMIT_CODE = 1303;
 
-/** Kling's codes for an account that cannot pay: exception, arrears, resource pack used up or expired. */
-export const ACCOUNT_ERROR_CODES = ['1100', '1101', '1102'];
+/** A rate limit, when the API says it in the answer's code rather than (or as well as) its HTTP status. */
+export const RATE_LIMIT_CODE = 429;
+
+/** The word an unknown, expired or other account's task id is answered with, in the code or the message. */
+export const TASK_NOT_FOUND_CODE = 'task_not_exist';
 
 export const LIMITS = {
 	promptMaxChars: 2500,

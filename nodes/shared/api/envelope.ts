@@ -1,6 +1,6 @@
 import type { IDataObject } from 'n8n-workflow';
 
-import { ACCOUNT_ERROR_CODES, PARALLEL_LIMIT_CODE } from '../contract';
+import { ACCOUNT_ERROR_CODES, PARALLEL_LIMIT_CODE, RATE_LIMIT_CODE } from '../contract';
 import type { ProviderError } from '../errors/api';
 import { parseRetryAfter } from '../request/retry';
 
@@ -159,7 +159,7 @@ export function readAnswer(response: FullResponse, host = "the Base URL's host")
 	const error = providerError(status, envelope);
 	// Nothing was created; a slot frees only when one of the account's tasks ends.
 	if (Number(error.code) === PARALLEL_LIMIT_CODE) return { type: 'parallelLimit', error };
-	if ((status === 429 || Number(error.code) === 429) && !error.account) {
+	if ((status === 429 || Number(error.code) === RATE_LIMIT_CODE) && !error.account) {
 		return { type: 'rateLimited', retryAfterMs, error };
 	}
 	return { type: 'error', transient: status >= 500, retryAfterMs, error };

@@ -1,10 +1,20 @@
 import type { INode, JsonObject } from 'n8n-workflow';
 import { NodeApiError } from 'n8n-workflow';
 
-import { DEFAULT_BASE_URL, displayBaseUrl, OMNI_IMAGE_PATH, PARALLEL_LIMIT_CODE } from '../contract';
+import {
+	ACCOUNT_ARREARS_CODE,
+	ACCOUNT_EXCEPTION_CODE,
+	DEFAULT_BASE_URL,
+	displayBaseUrl,
+	isAuthErrorCode,
+	OMNI_IMAGE_PATH,
+	PACK_EXHAUSTED_CODE,
+	PARALLEL_LIMIT_CODE,
+	RATE_LIMIT_CODE,
+	TASK_NOT_FOUND_CODE,
+} from '../contract';
 import { describeTransportFailure, type TransportFailure } from '../request/network';
 import { keepMessage, withItem } from './index';
-
 
 /** What an API call was for, as errors name it. */
 export interface CallInfo {
@@ -63,20 +73,21 @@ function callLabel(call: CallInfo): string {
 	return call.kind === 'create' ? 'create the image task' : `query task ${call.taskId ?? ''}`.trim();
 }
 
+const TASK_NOT_FOUND = new RegExp(TASK_NOT_FOUND_CODE, 'i');
+
 export function isTaskNotFound(error: ProviderError): boolean {
-	return /task_not_exist/i.test(`${String(error.code)} ${error.message}`);
+	return TASK_NOT_FOUND.test(`${String(error.code)} ${error.message}`);
 }
 
 /** What each account state needs; the common first words let users (and tests) recognise the family. */
 const ACCOUNT_HINTS: Record<string, string> = {
-	'1100': 'Your Kling account has an exception. Contact CometAPI support; retrying will not help.',
-	'1101': 'Your CometAPI balance or quota does not cover this request: the account is in arrears. Top it up, then run the item again.',
-	'1102': 'Your CometAPI balance or quota does not cover this request: the resource pack is used up or expired. Renew it or buy another, then run the item again.',
+	[ACCOUNT_EXCEPTION_CODE]: 'Your Kling account has an exception. Contact CometAPI support; retrying will not help.',
+	[ACCOUNT_ARREARS_CODE]: 'Your CometAPI balance or quota does not cover this request: the account is in arrears. Top it up, then run the item again.',
+	[PACK_EXHAUSTED_CODE]: 'Your CometAPI balance or quota does not cover this request: the resource pack is used up or expired. Renew it or buy another, then run the item again.',
 };
 
 function isAuthError(error: ProviderError): boolean {
-	const code = Number(error.code);
-	return error.httpStatus === 401 || error.httpStatus === 403 || (code >= 1000 && code <= 1004);
+	return error.httpStatus === 401 || error.httpStatus === 403 || isAuthErrorCode(error.code);
 }
 
 /**
@@ -117,7 +128,7 @@ function hintFor(error: ProviderError, call: CallInfo): string | undefined {
 	if (Number(error.code) === PARALLEL_LIMIT_CODE) {
 		return 'Too many tasks of your account were running at once for too long. Raise "Max Wait Time", or run fewer tasks at once.';
 	}
-	if (error.httpStatus === 429 || Number(error.code) === 429) {
+	if (error.httpStatus === 429 || Number(error.code) === RATE_LIMIT_CODE) {
 		return 'CometAPI kept rate-limiting after several retries. Lower "Max Concurrent Requests" or try again later.';
 	}
 	if (error.httpStatus === 400 || error.httpStatus === 422) {
