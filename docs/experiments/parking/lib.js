@@ -66,12 +66,13 @@ function workflow() {
 }
 
 /** A fresh user folder with the probe installed as a community package and the workflow imported and published. */
-async function prepare(userFolder, { env = {} } = {}) {
+async function prepare(userFolder, { env = {}, makeInstance } = {}) {
 	host.setQuiet(true);
 	const n8n = await host.ensureN8n('2.41.1');
 	fs.rmSync(userFolder, { recursive: true, force: true });
 	const logFile = path.join(userFolder, 'probe.jsonl');
-	const instance = new N8nInstance(n8n, { userFolder, env: { PARK_PROBE_LOG: logFile, N8N_LOG_LEVEL: 'info', ...env } });
+	const options = { userFolder, env: { PARK_PROBE_LOG: logFile, N8N_LOG_LEVEL: 'info', ...env } };
+	const instance = makeInstance ? makeInstance(n8n, options) : new N8nInstance(n8n, options);
 	const target = path.join(instance.nodesDir, 'node_modules', PROBE_PACKAGE);
 	fs.mkdirSync(target, { recursive: true });
 	fs.cpSync(PROBE_DIR, target, { recursive: true });
