@@ -11,9 +11,9 @@ import {
 } from '../../shared/contract';
 import { itemError } from '../../shared/errors';
 import { operationProperties } from '../descriptions/common';
-import type { ItemOutcome } from '../runner/jobs';
+import type { ItemOutcome } from '../runner/jobTypes';
 import { TaskRunner } from '../runner/taskRunner';
-import { readSwitch, type OperationContext } from './context';
+import { readSwitch, type OperationContext } from './operationContext';
 import { CreateRequestBuilder } from './createRequest';
 
 /** Number of Images (single) or Series Amount (series), shown for its own result type only. */

@@ -5,9 +5,9 @@ import { asNodeError } from '../../shared/errors';
 import { taskOutput } from '../../shared/task/output';
 import { normalizeTask } from '../../shared/task/task';
 import { operationProperties, taskIdProperty } from '../descriptions/common';
-import { BatchRun } from '../runner/batch';
-import type { ItemOutcome, TaskJob } from '../runner/jobs';
-import type { OperationContext } from './context';
+import { RunProgress } from '../runner/runProgress';
+import type { ItemOutcome, TaskJob } from '../runner/jobTypes';
+import type { OperationContext } from './operationContext';
 import { readTaskId } from './readTaskId';
 
 const fields: INodeProperties[] = [
@@ -28,19 +28,19 @@ type ExistingJob = Extract<TaskJob, { kind: 'existing' }>;
 async function getOne(
 	this: IExecuteFunctions,
 	context: OperationContext,
-	batch: BatchRun,
+	progress: RunProgress,
 	{ itemIndex, taskId }: ExistingJob,
 ): Promise<ItemOutcome> {
 	try {
-		const task = normalizeTask(await queryTask(this, batch.session, itemIndex, taskId), taskId);
+		const task = normalizeTask(await queryTask(this, progress.session, itemIndex, taskId), taskId);
 		const download = this.getNodeParameter('downloadImages', itemIndex, false) as boolean;
 		const images = download ? context.settings.download : undefined;
-		return { itemIndex, items: await taskOutput(this, batch.session, task, itemIndex, images) };
+		return { itemIndex, items: await taskOutput(this, progress.session, task, itemIndex, images) };
 	} catch (error) {
 		const nodeError = asNodeError(this.getNode(), error, itemIndex);
 		// Once the run has stopped at another item's failure, this one was only cut short.
-		if (batch.stopSignal.aborted) return { itemIndex, error: nodeError, taskId };
-		return batch.failed(itemIndex, nodeError, taskId);
+		if (progress.stopSignal.aborted) return { itemIndex, error: nodeError, taskId };
+		return progress.failed(itemIndex, nodeError, taskId);
 	}
 }
 
@@ -51,10 +51,10 @@ export async function execute(this: IExecuteFunctions, context: OperationContext
 		itemIndex,
 		taskId: readTaskId(this, itemIndex),
 	}));
-	const batch = new BatchRun(context.session, context.settings.failFast);
+	const progress = new RunProgress(context.session, context.settings.failFast);
 	const outcomes = await Promise.all(
-		prepared.jobs.map(async (job) => await getOne.call(this, context, batch, job)),
+		prepared.jobs.map(async (job) => await getOne.call(this, context, progress, job)),
 	);
-	batch.throwIfFailedFast();
+	progress.throwIfFailedFast();
 	return context.merge(prepared, outcomes);
 }

@@ -15,7 +15,7 @@ import {
 	readTimerSeconds,
 } from '../../shared/options/request';
 import { MAX_WAIT_TIME_OPTION, POLL_INTERVAL_OPTION } from '../descriptions/common';
-import type { ItemFailure, ItemOutcome, RunSettings, TaskJob } from '../runner/jobs';
+import type { ItemFailure, ItemOutcome, RunSettings, TaskJob } from '../runner/jobTypes';
 
 export interface PreparedJobs<J extends TaskJob> {
 	jobs: J[];

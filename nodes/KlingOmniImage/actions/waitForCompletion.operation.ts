@@ -1,9 +1,9 @@
 import type { IExecuteFunctions, INodeProperties } from 'n8n-workflow';
 
 import { operationProperties, taskIdProperty } from '../descriptions/common';
-import type { ItemOutcome } from '../runner/jobs';
+import type { ItemOutcome } from '../runner/jobTypes';
 import { TaskRunner } from '../runner/taskRunner';
-import type { OperationContext } from './context';
+import type { OperationContext } from './operationContext';
 import { readTaskId } from './readTaskId';
 
 export const description: INodeProperties[] = operationProperties('waitForCompletion', [taskIdProperty], {

@@ -1,15 +1,15 @@
 import type { IDataObject } from 'n8n-workflow';
 
 import { createTask } from '../../shared/api/client';
-import type { NodeContext } from '../../shared/context';
+import type { NodeContext } from '../../shared/nodeContext';
 import { taskSlots } from '../../shared/contract';
 import { asNodeError } from '../../shared/errors';
 import { CometApiError } from '../../shared/errors/api';
 import { neverCreatedError } from '../../shared/errors/run';
 import { missingTaskIdError } from '../../shared/errors/task';
 import { normalizeTask, type KlingTask } from '../../shared/task/task';
-import type { BatchRun } from './batch';
-import type { ItemFailure, TaskJob } from './jobs';
+import type { RunProgress } from './runProgress';
+import type { ItemFailure, TaskJob } from './jobTypes';
 import { SlotLimit } from './slots';
 import { Wakeup } from './wakeup';
 
@@ -53,7 +53,7 @@ export class CreateQueue {
 
 	constructor(
 		private readonly ctx: NodeContext,
-		private readonly batch: BatchRun,
+		private readonly progress: RunProgress,
 		private readonly settings: CreateQueueSettings,
 		private readonly events: CreateEvents,
 	) {
@@ -76,7 +76,7 @@ export class CreateQueue {
 		this.waiting.push(...jobs);
 		const sending: Array<Promise<void>> = [];
 		while (this.waiting.length > 0 || this.inFlight > 0) {
-			if (this.batch.session.signal?.aborted) {
+			if (this.progress.session.signal?.aborted) {
 				this.failWaiting('the run was stopped');
 				break;
 			}
@@ -85,7 +85,7 @@ export class CreateQueue {
 				continue;
 			}
 			sending.push(...this.dispatch());
-			await this.wakeup.sleep(this.nextWakeInMs(), this.batch.session.signal);
+			await this.wakeup.sleep(this.nextWakeInMs(), this.progress.session.signal);
 		}
 		await Promise.all(sending);
 	}
@@ -119,11 +119,11 @@ export class CreateQueue {
 
 	private async send(job: CreateJob, slots: number): Promise<void> {
 		try {
-			const task = normalizeTask(await createTask(this.ctx, this.batch.session, job.itemIndex, job.body, job.externalTaskId));
+			const task = normalizeTask(await createTask(this.ctx, this.progress.session, job.itemIndex, job.body, job.externalTaskId));
 			if (!task.task_id) {
 				this.slots.abandoned(slots);
 				const error = missingTaskIdError(this.ctx.getNode(), job.itemIndex, job.externalTaskId);
-				this.events.failed(job, this.batch.failed(job.itemIndex, error));
+				this.events.failed(job, this.progress.failed(job.itemIndex, error));
 				return;
 			}
 			this.slots.accepted(slots);
@@ -141,8 +141,8 @@ export class CreateQueue {
 			const nodeError = asNodeError(this.ctx.getNode(), error, job.itemIndex);
 			const failure =
 				error instanceof CometApiError && error.mayExist
-					? this.batch.mayExist(job.itemIndex, nodeError, job.externalTaskId)
-					: this.batch.failed(job.itemIndex, nodeError);
+					? this.progress.mayExist(job.itemIndex, nodeError, job.externalTaskId)
+					: this.progress.failed(job.itemIndex, nodeError);
 			this.events.failed(job, failure);
 		} finally {
 			this.inFlight--;
@@ -159,7 +159,7 @@ export class CreateQueue {
 	private failWaiting(reason: string): void {
 		for (const job of this.waiting.splice(0)) {
 			const error = neverCreatedError(this.ctx.getNode(), job.itemIndex, reason);
-			this.events.failed(job, this.batch.failed(job.itemIndex, error, undefined, 'never sent'));
+			this.events.failed(job, this.progress.failed(job.itemIndex, error, undefined, 'never sent'));
 		}
 	}
 }

@@ -1,5 +1,5 @@
 import { queryTask } from '../../shared/api/client';
-import type { NodeContext } from '../../shared/context';
+import type { NodeContext } from '../../shared/nodeContext';
 import { asNodeError, type NodeError } from '../../shared/errors';
 import { CometApiError } from '../../shared/errors/api';
 import { stoppedWaitingError, unknownStatusError, waitTimeoutError } from '../../shared/errors/task';

@@ -2,22 +2,24 @@ import type { NodeError } from '../../shared/errors';
 import { mayExistSummary, neverSentSummary } from '../../shared/errors/run';
 import { otherTasksSummary } from '../../shared/errors/task';
 import { withStopSignal, type RequestSession } from '../../shared/request/session';
-import type { ItemFailure } from './jobs';
+import type { ItemFailure } from './jobTypes';
 
 /** Where an item's task got to, in the runner's words (the API's own statuses stay in the task JSON). */
 export type JobState = 'never sent' | 'may exist' | 'created' | 'waiting' | 'downloading' | 'done' | 'failed' | 'may still finish';
 
 /**
- * One run of the node over its items: the stop signal all its requests share, what each item's task
- * got to, and the "Continue On Fail" decision. Without it, the first failure stops every request of
- * the run and is thrown with the other items' tasks listed, since those may be paid for.
+ * One run of the node over its items: what each item's task got to, and the stop at the first
+ * failure. Without "Continue On Fail" the first failure aborts the run's session (every request of
+ * the run shares its stop signal) and is thrown with the other items' tasks listed, since those may
+ * be paid for.
  */
-export class BatchRun {
+export class RunProgress {
+	/** The run's request session, stopped with the run. */
 	readonly session: RequestSession;
 
 	private readonly stopController = new AbortController();
 
-	private readonly progress = new Map<number, { taskId?: string; state: JobState; externalTaskId?: string }>();
+	private readonly states = new Map<number, { taskId?: string; state: JobState; externalTaskId?: string }>();
 
 	private firstFailure?: { itemIndex: number; error: NodeError };
 
@@ -34,13 +36,13 @@ export class BatchRun {
 	}
 
 	record(itemIndex: number, state: JobState, taskId?: string): void {
-		this.progress.set(itemIndex, { taskId, state });
+		this.states.set(itemIndex, { taskId, state });
 	}
 
 	/** A create got no usable answer: it may have made a task, known only by its external task ID. */
 	mayExist(itemIndex: number, error: NodeError, externalTaskId?: string): ItemFailure {
 		const failure = this.failed(itemIndex, error, undefined, 'may exist');
-		this.progress.set(itemIndex, { state: 'may exist', externalTaskId });
+		this.states.set(itemIndex, { state: 'may exist', externalTaskId });
 		return failure;
 	}
 
@@ -57,7 +59,7 @@ export class BatchRun {
 	throwIfFailedFast(): void {
 		if (!this.firstFailure) return;
 		const { itemIndex, error } = this.firstFailure;
-		const others = [...this.progress.entries()].filter(([index]) => index !== itemIndex).sort(([a], [b]) => a - b);
+		const others = [...this.states.entries()].filter(([index]) => index !== itemIndex).sort(([a], [b]) => a - b);
 		const created = others.flatMap(([index, { taskId, state }]) => (taskId ? [{ itemIndex: index, taskId, state }] : []));
 		const neverSent = others.filter(([, entry]) => entry.state === 'never sent').map(([index]) => index);
 		const mayExist = others

@@ -1,12 +1,30 @@
-import type { NodeContext } from '../../shared/context';
+/**
+ * How a batch flows, from n8n's call to the output items:
+ *
+ * 1. `KlingOmniImage.node.ts`: n8n calls `execute()`, which hands over to `actions/router.ts`.
+ * 2. `actions/router.ts` picks the operation; `actions/operationContext.ts` reads the options once
+ *    for the run and opens one request session (limits, retries, timeouts, the stop signal).
+ * 3. The operation (`actions/*.operation.ts`) turns every input item into a job (`runner/jobTypes.ts`)
+ *    before anything is sent: a create body (`actions/createRequest.ts`) or an existing task's id.
+ * 4. `TaskRunner.run` (this file) runs the jobs together: `runner/createQueue.ts` sends the creates
+ *    within the account's parallel-task limit (`runner/slots.ts`), `runner/poller.ts` polls every
+ *    task on one schedule, and each task that succeeds is downloaded as it ends (`taskOutput` in
+ *    `shared/task/output.ts`). `runner/runProgress.ts` records what each item's task got to and, without
+ *    "Continue On Fail", stops the run at its first failure and throws it with the other tasks listed.
+ *    Get Task only reads each task once and skips the queue and the poller.
+ * 5. Back in `actions/router.ts`, the outcomes become output items in input order, a failed item an
+ *    error item ("Continue On Fail") or, as an agent's tool, one short JSON item per task.
+ */
+
+import type { NodeContext } from '../../shared/nodeContext';
 import { asNodeError } from '../../shared/errors';
 import { taskFailedError } from '../../shared/errors/task';
 import type { RequestSession } from '../../shared/request/session';
 import { taskItem, taskOutput } from '../../shared/task/output';
 import type { KlingTask } from '../../shared/task/task';
-import { BatchRun } from './batch';
+import { RunProgress } from './runProgress';
 import { CreateQueue, type CreateJob } from './createQueue';
-import type { ItemOutcome, RunSettings, TaskJob } from './jobs';
+import type { ItemOutcome, RunSettings, TaskJob } from './jobTypes';
 import { TaskPoller, type PollRequest, type PollResult } from './poller';
 
 /** The shortest wait between probes beyond the learned parallel-task limit. */
@@ -16,15 +34,38 @@ const MIN_PROBE_INTERVAL_MS = 5_000;
 const SLOT_TRACKING_INTERVAL_MS = 5_000;
 
 /**
+ * Each item's outcome as it becomes known: at once (a create that failed, a task created without
+ * waiting), or later, when a task's images have downloaded.
+ */
+class ItemOutcomes {
+	private readonly byItem = new Map<number, ItemOutcome | Promise<ItemOutcome>>();
+
+	set(itemIndex: number, outcome: ItemOutcome | Promise<ItemOutcome>): void {
+		this.byItem.set(itemIndex, outcome);
+	}
+
+	/** Once the queue and the poller are done, every job has an outcome. */
+	async inOrderOf(jobs: TaskJob[]): Promise<ItemOutcome[]> {
+		return await Promise.all(
+			jobs.map(async ({ itemIndex }) => {
+				const outcome = this.byItem.get(itemIndex);
+				if (outcome === undefined) throw new Error(`The run ended without an outcome for item ${itemIndex}`);
+				return await outcome;
+			}),
+		);
+	}
+}
+
+/**
  * Runs the jobs of one execution: creates go through the queue that keeps within the account's
  * parallel-task limit, every task is polled by one poller, and each is downloaded as it succeeds.
  * Without waiting, the run's tasks are polled only once the account's limit was reached (to know
  * when a slot frees), every few seconds, and no longer once every create is sent.
  */
 export class TaskRunner {
-	private readonly batch: BatchRun;
+	private readonly progress: RunProgress;
 
-	private readonly outcomes = new Map<number, ItemOutcome | Promise<ItemOutcome>>();
+	private readonly outcomes = new ItemOutcomes();
 
 	/** Slots held by each task this run created and polls. */
 	private readonly slotsOf = new Map<PollRequest, number>();
@@ -41,14 +82,14 @@ export class TaskRunner {
 		session: RequestSession,
 		private readonly settings: RunSettings,
 	) {
-		this.batch = new BatchRun(session, settings.failFast);
+		this.progress = new RunProgress(session, settings.failFast);
 		const pollIntervalMs = settings.waitForCompletion ? settings.pollIntervalMs : SLOT_TRACKING_INTERVAL_MS;
-		this.poller = new TaskPoller(this.ctx, this.batch.session, { ...settings, pollIntervalMs }, (request, result) =>
+		this.poller = new TaskPoller(this.ctx, this.progress.session, { ...settings, pollIntervalMs }, (request, result) =>
 			this.settled(request, result),
 		);
 		this.queue = new CreateQueue(
 			ctx,
-			this.batch,
+			this.progress,
 			{
 				maxConcurrentCreates: settings.maxConcurrentRequests,
 				probeIntervalMs: Math.max(MIN_PROBE_INTERVAL_MS, settings.pollIntervalMs),
@@ -64,7 +105,7 @@ export class TaskRunner {
 
 	private created(job: CreateJob, task: KlingTask, slots: number): void {
 		const { itemIndex } = job;
-		this.batch.record(itemIndex, 'created', task.task_id);
+		this.progress.record(itemIndex, 'created', task.task_id);
 		// In n8n's log at once: if the process dies while waiting (a killed queue-mode worker), the
 		// paid task's id is still on record.
 		this.ctx.logger.info('Kling task created', { taskId: task.task_id, itemIndex, externalTaskId: job.externalTaskId });
@@ -82,7 +123,7 @@ export class TaskRunner {
 		const polling = this.poller.run();
 		for (const job of jobs) {
 			if (job.kind !== 'existing') continue;
-			this.batch.record(job.itemIndex, 'waiting', job.taskId);
+			this.progress.record(job.itemIndex, 'waiting', job.taskId);
 			// A task made earlier is polled at once.
 			this.poller.add({ itemIndex: job.itemIndex, taskId: job.taskId, createdHere: false }, 0);
 		}
@@ -90,8 +131,8 @@ export class TaskRunner {
 		if (this.settings.waitForCompletion) this.poller.close();
 		else this.poller.abandon();
 		await polling;
-		const outcomes = await Promise.all(jobs.map(async (job) => await (this.outcomes.get(job.itemIndex) as ItemOutcome)));
-		this.batch.throwIfFailedFast();
+		const outcomes = await this.outcomes.inOrderOf(jobs);
+		this.progress.throwIfFailedFast();
 		return outcomes;
 	}
 
@@ -104,19 +145,19 @@ export class TaskRunner {
 	private async finish(request: PollRequest, polled: PollResult): Promise<ItemOutcome> {
 		const { itemIndex, taskId } = request;
 		if ('error' in polled) {
-			return this.batch.failed(itemIndex, polled.error, taskId, polled.stillRunning ? 'may still finish' : 'failed');
+			return this.progress.failed(itemIndex, polled.error, taskId, polled.stillRunning ? 'may still finish' : 'failed');
 		}
 		const task = polled.task;
 		if (task.status === 'failed') {
-			return this.batch.failed(itemIndex, taskFailedError(this.ctx.getNode(), taskId, task.status_message, itemIndex), taskId);
+			return this.progress.failed(itemIndex, taskFailedError(this.ctx.getNode(), taskId, task.status_message, itemIndex), taskId);
 		}
-		this.batch.record(itemIndex, 'downloading', taskId);
+		this.progress.record(itemIndex, 'downloading', taskId);
 		try {
-			const items = await taskOutput(this.ctx, this.batch.session, task, itemIndex, this.settings.download);
-			this.batch.record(itemIndex, 'done', taskId);
+			const items = await taskOutput(this.ctx, this.progress.session, task, itemIndex, this.settings.download);
+			this.progress.record(itemIndex, 'done', taskId);
 			return { itemIndex, items };
 		} catch (error) {
-			return this.batch.failed(itemIndex, asNodeError(this.ctx.getNode(), error, itemIndex), taskId);
+			return this.progress.failed(itemIndex, asNodeError(this.ctx.getNode(), error, itemIndex), taskId);
 		}
 	}
 }

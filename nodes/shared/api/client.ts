@@ -1,6 +1,6 @@
 import type { IDataObject, IHttpRequestMethods, IHttpRequestOptions } from 'n8n-workflow';
 
-import type { NodeContext } from '../context';
+import type { NodeContext } from '../nodeContext';
 import { baseUrlHost, CREDENTIAL_TYPE, isWebAddress, OMNI_IMAGE_PATH } from '../contract';
 import {
 	apiError,
@@ -14,7 +14,7 @@ import {
 import { redactStrings, redirectRefusedError, type Redactor } from '../errors';
 import { otherTaskAnswerError } from '../errors/task';
 import type { ProviderError } from '../errors/api';
-import { readBody, withinTimeout } from '../request/deadline';
+import { readBody, withinTimeout } from '../request/requestTimeout';
 import { describeTransportFailure, transportFailureOf, type TransportFailure } from '../request/network';
 import { withRetries, type Attempt, type RetryBudget } from '../request/retry';
 import { requestSignal, type RequestSession } from '../request/session';

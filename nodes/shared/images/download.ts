@@ -1,8 +1,8 @@
 import type { IBinaryData, IHttpRequestOptions } from 'n8n-workflow';
 
-import type { NodeContext } from '../context';
+import type { NodeContext } from '../nodeContext';
 import { downloadError, missingImageUrlError, missingWatermarkError, noImagesError } from '../errors/task';
-import { withinTimeout } from '../request/deadline';
+import { withinTimeout } from '../request/requestTimeout';
 import { causeChain, describeTransportFailure, transportFailureOf } from '../request/network';
 import { parseRetryAfter, withRetries, type Attempt, type RetryBudget } from '../request/retry';
 import { requestSignal, type RequestSession } from '../request/session';

@@ -1,6 +1,6 @@
 import { pause } from './pause';
 
-/** What the deadline needs of a streamed answer: a body it can cut off. */
+/** What the timeout needs of a streamed answer: a body it can cut off. */
 interface Streamed {
 	body: { destroy(error?: Error): unknown };
 }
@@ -13,7 +13,7 @@ function timeoutError(timeoutMs: number): Error {
 /**
  * Sends a request and reads its streamed body within `timeoutMs`, from sending to the last byte.
  * The HTTP client's own timeout only fires while nothing arrives, so a server that trickles a byte
- * now and then would hold the run for ever; at the deadline the body is cut off instead.
+ * now and then would hold the run for ever; once `timeoutMs` has passed the body is cut off instead.
  */
 export async function withinTimeout<R extends Streamed, T>(
 	timeoutMs: number,
@@ -23,24 +23,24 @@ export async function withinTimeout<R extends Streamed, T>(
 	let response: R | undefined;
 	let expired = false;
 	const timer = new AbortController();
-	const deadline = pause(timeoutMs, timer.signal).then(() => {
+	const timedOut = pause(timeoutMs, timer.signal).then(() => {
 		expired = true;
 		response?.body.destroy(timeoutError(timeoutMs));
 		throw timeoutError(timeoutMs);
 	});
 	const work = (async () => {
 		response = await send();
-		// An answer that arrives after the deadline is dropped, not read.
+		// An answer that arrives after that is dropped, not read.
 		if (expired) response.body.destroy(timeoutError(timeoutMs));
 		return await read(response);
 	})();
 	try {
-		return await Promise.race([work, deadline]);
+		return await Promise.race([work, timedOut]);
 	} finally {
 		timer.abort();
 		// The loser of the race may still reject; nobody waits for it any more.
 		work.catch(() => undefined);
-		deadline.catch(() => undefined);
+		timedOut.catch(() => undefined);
 	}
 }
 

@@ -1,6 +1,6 @@
 import type { IBinaryKeyData, IDataObject, INodeExecutionData } from 'n8n-workflow';
 
-import type { NodeContext } from '../context';
+import type { NodeContext } from '../nodeContext';
 import { downloadTaskImages, type DownloadedImage, type DownloadSettings } from '../images/download';
 import type { RequestSession } from '../request/session';
 import type { KlingTask } from './task';
