@@ -1,5 +1,5 @@
 /**
- * Odd and hostile answers (issue 11): answers the contract allows or a network produces must end
+ * Odd and hostile answers: answers the contract allows or a network produces must end
  * in a result or a clear error, never in a hang, a silent empty success, or the API key sent to
  * another host.
  */
@@ -106,7 +106,7 @@ afterAll(async () => {
 
 // ---------------------------------------------------------------------------------------------
 
-describe('defect 1: two items with the same task id', () => {
+describe('two items with the same task id', () => {
 	it('Wait for Completion on the same task id twice: both items get the result and the run ends', async () => {
 		const [taskId] = await seedTasks(sim, [SEED]);
 		const { result, ms } = await timed(async () => await waitFor([taskId, taskId], {}, false));
@@ -162,7 +162,7 @@ describe('defect 1: two items with the same task id', () => {
 	}, 20_000);
 });
 
-describe('defect 2: redirects never carry the API key to another host', () => {
+describe('redirects never carry the API key to another host', () => {
 	function expectNothingAtEcho(result: Awaited<ReturnType<typeof runKling>>): void {
 		expect(echo.requests).toHaveLength(0);
 		expect(everythingVisible(result)).not.toContain(API_KEY);
@@ -221,7 +221,7 @@ describe('defect 2: redirects never carry the API key to another host', () => {
 	});
 });
 
-describe('defect 3: Request Timeout bounds the whole request, body included', () => {
+describe('Request Timeout bounds the whole request, body included', () => {
 	it('an image host that trickles one byte every 200 ms is cut off at the timeout, and the retry gets the image', async () => {
 		const [taskId] = await seedTasks(sim, [SEED]);
 		sim.addFault({ route: 'image', type: 'trickle', intervalMs: 200 });
@@ -371,7 +371,7 @@ describe('statuses outside the contract', () => {
 		expect(ms).toBeLessThan(5000);
 	});
 
-	// Needs the poller to call hasUnknownStatus() (runner/poller.ts, not part of this change).
+	// The poller counts answers with a status it does not know (hasUnknownStatus) and gives up on the second in a row.
 	it.each([
 		{ name: 'an unknown word', status: 'mystery' },
 		{ name: 'no status', status: undefined },
@@ -465,7 +465,7 @@ describe('input that would query or pay for the wrong thing', () => {
 		expect(sim.requests).toHaveLength(0);
 	});
 
-	// Needs createOmniImage.operation.ts to read the switch with readSwitch() (not part of this change).
+	// Create Omni Image reads the switch with readSwitch(): anything but true or false is an error.
 	it('Wait for Completion resolving to nothing is an error, not a silent "do not wait"', async () => {
 		const result = await runKling(sim, createParams({ waitForCompletion: '={{ $json.nothing }}' }));
 		expect(errorMessage(result.error)).toMatch(/^"Wait for Completion" must be true or false/);
