@@ -6,7 +6,7 @@ import * as getTask from './actions/getTask.operation';
 import { router } from './actions/router';
 import * as waitForCompletion from './actions/waitForCompletion.operation';
 import { toolDescriptionProperties } from './descriptions/tool';
-import { CREDENTIAL_TYPE } from '../shared/contract';
+import { SHARED_DESCRIPTION } from '../shared/nodeDescription';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../shared/request/retry';
 
 export class KlingOmniImage implements INodeType {
@@ -28,15 +28,13 @@ export class KlingOmniImage implements INodeType {
 		name: 'klingOmniImage',
 		icon: { light: 'file:klingOmniImage.svg', dark: 'file:klingOmniImage.dark.svg' },
 		group: ['transform'],
-		version: 1,
 		subtitle:
 			'={{ {"createOmniImage": "Create Omni Image", "getTask": "Get Task", "waitForCompletion": "Wait for Completion"}[$parameter["operation"]] }}',
 		description: 'Generate images with Kling Omni Image through CometAPI',
 		defaults: { name: 'Kling Omni Image' },
 		usableAsTool: true,
+		...SHARED_DESCRIPTION,
 		inputs: [NodeConnectionTypes.Main],
-		outputs: [NodeConnectionTypes.Main],
-		credentials: [{ name: CREDENTIAL_TYPE, required: true }],
 		properties: [
 			{
 				displayName: 'Operation',

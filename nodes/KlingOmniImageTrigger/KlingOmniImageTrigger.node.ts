@@ -9,7 +9,7 @@ import type {
 	IWebhookFunctions,
 	IWebhookResponseData,
 } from 'n8n-workflow';
-import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
+import { NodeOperationError } from 'n8n-workflow';
 
 import { tokenKey } from '../shared/callback/token';
 import { CREDENTIAL_TYPE, normalizeBaseUrl } from '../shared/contract';
@@ -17,6 +17,7 @@ import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../shared/request/retry'
 import { DOWNLOAD_OPTIONS, readImageOutputSettings } from '../shared/options/download';
 import { readRequestTimeoutMs, REQUEST_TIMEOUT_OPTION } from '../shared/options/request';
 import { secretRedactor } from '../shared/errors';
+import { SHARED_DESCRIPTION } from '../shared/nodeDescription';
 import { emittedItems, type DownloadStepSettings } from './downloads';
 import { DEFAULT_RECHECK, handleCallback, type RecheckPolicy, type TriggerSettings } from './handleCallback';
 import { processLedger, type TaskLedger } from './ledger';
@@ -126,16 +127,14 @@ export class KlingOmniImageTrigger implements INodeType {
 		name: 'klingOmniImageTrigger',
 		icon: { light: 'file:klingOmniImage.svg', dark: 'file:klingOmniImage.dark.svg' },
 		group: ['trigger'],
-		version: 1,
 		subtitle: 'Finished tasks by callback',
 		description: 'Starts the workflow when a Kling Omni Image task created with a callback URL finishes',
 		eventTriggerDescription: 'Waiting for a Kling task to finish',
 		activationMessage:
 			'Kling tasks created with this trigger\'s production URL as Callback URL now start this workflow when they finish.',
 		defaults: { name: 'Kling Omni Image Trigger' },
+		...SHARED_DESCRIPTION,
 		inputs: [],
-		outputs: [NodeConnectionTypes.Main],
-		credentials: [{ name: CREDENTIAL_TYPE, required: true }],
 		webhooks: [
 			{
 				name: 'default',

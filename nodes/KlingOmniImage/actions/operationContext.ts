@@ -14,7 +14,7 @@ import {
 	readRequestTimeoutMs,
 	readTimerSeconds,
 } from '../../shared/options/request';
-import { MAX_WAIT_TIME_OPTION, POLL_INTERVAL_OPTION } from '../descriptions/common';
+import { POLLING_OPTIONS } from '../descriptions/common';
 import type { ItemFailure, ItemOutcome, RunSettings, TaskJob } from '../runner/jobTypes';
 
 export interface PreparedJobs<J extends TaskJob> {
@@ -64,8 +64,8 @@ export function readSwitch(ctx: IExecuteFunctions, name: string, label: string, 
 function readSettings(ctx: IExecuteFunctions, options: NodeOptions): OperationContext['settings'] {
 	const fail = failWith(ctx);
 	return {
-		pollIntervalMs: readTimerSeconds(options.pollInterval, POLL_INTERVAL_OPTION, fail) * 1000,
-		maxWaitMs: readNumberOption(options.maxWaitTime, MAX_WAIT_TIME_OPTION, fail) * 1000,
+		pollIntervalMs: readTimerSeconds(options.pollInterval, POLLING_OPTIONS.pollInterval, fail) * 1000,
+		maxWaitMs: readNumberOption(options.maxWaitTime, POLLING_OPTIONS.maxWaitTime, fail) * 1000,
 		download: readImageOutputSettings(options as IDataObject, fail),
 		// The one place "Continue On Fail" is read: everything else follows failFast.
 		failFast: !ctx.continueOnFail(),

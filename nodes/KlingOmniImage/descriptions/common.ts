@@ -16,28 +16,29 @@ export const taskIdProperty: INodeProperties = {
 		'ID of the Kling task, as returned by Create Omni Image. The default reads it from the incoming item.',
 };
 
-export const POLL_INTERVAL_OPTION: INodeProperties = {
-	displayName: 'Poll Interval (Seconds)',
-	name: 'pollInterval',
-	type: 'number',
-	typeOptions: { minValue: 1, maxValue: MAX_TIMER_SECONDS },
-	default: 20,
-	description:
-		'How long to wait between status checks. CometAPI advises 20–30 seconds; all pending tasks are checked together each round.',
-};
+/** Polling options, by name: only for the operations that wait. */
+export const POLLING_OPTIONS = {
+	pollInterval: {
+		displayName: 'Poll Interval (Seconds)',
+		name: 'pollInterval',
+		type: 'number',
+		typeOptions: { minValue: 1, maxValue: MAX_TIMER_SECONDS },
+		default: 20,
+		description:
+			'How long to wait between status checks. CometAPI advises 20–30 seconds; all pending tasks are checked together each round.',
+	},
+	maxWaitTime: {
+		displayName: 'Max Wait Time (Seconds)',
+		name: 'maxWaitTime',
+		type: 'number',
+		typeOptions: { minValue: 1 },
+		default: 600,
+		description:
+			'How long to wait for the tasks to finish before giving up with an error that names the task ID. The task itself is not cancelled.',
+	},
+} satisfies Record<string, INodeProperties>;
 
-export const MAX_WAIT_TIME_OPTION: INodeProperties = {
-	displayName: 'Max Wait Time (Seconds)',
-	name: 'maxWaitTime',
-	type: 'number',
-	typeOptions: { minValue: 1 },
-	default: 600,
-	description:
-		'How long to wait for the tasks to finish before giving up with an error that names the task ID. The task itself is not cancelled.',
-};
-
-/** Polling options: only for the operations that wait. */
-const pollingOptions = [POLL_INTERVAL_OPTION, MAX_WAIT_TIME_OPTION];
+const pollingOptions: INodeProperties[] = Object.values(POLLING_OPTIONS);
 
 /** Options that apply to every request the node sends. */
 const requestOptions = [MAX_CONCURRENT_REQUESTS_OPTION, REQUEST_TIMEOUT_OPTION];
