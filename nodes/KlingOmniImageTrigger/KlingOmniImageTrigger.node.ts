@@ -146,7 +146,7 @@ export class KlingOmniImageTrigger implements INodeType {
 		properties: [
 			{
 				displayName:
-					'Copy this node\'s Production URL (Webhook URLs, above) into "Callback URL" under Additional Fields of Create Omni Image, then publish this workflow. Each finished task then starts one execution with the task and its images; other callbacks are answered and start nothing.',
+					'Copy this node\'s Production URL (Webhook URLs, above) into "Callback URL" under Additional Fields of Create Omni Image, then publish this workflow. Each finished task then starts one execution with the task and its images. Create Omni Image adds a token for each task to that URL; callbacks without a task\'s token, unfinished statuses and repeats are answered and start nothing.',
 				name: 'setupNotice',
 				type: 'notice',
 				default: '',

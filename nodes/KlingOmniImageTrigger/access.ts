@@ -16,8 +16,17 @@ export type Access =
 	| { ok: true; token: ParsedToken; binding: string }
 	| { ok: false; httpStatus: number; message: string };
 
-const NOT_FOR_THIS_TRIGGER =
-	'This callback is not for a task created for this trigger: set the trigger\'s URL as Callback URL in Create Omni Image, which adds the task\'s token';
+/** The answer to a callback that is not for one of this trigger's tasks (no query, nothing started). */
+export const NOT_FOR_THIS_TRIGGER = {
+	httpStatus: 403,
+	message:
+		'This callback is not for a task created for this trigger: set the trigger\'s URL as Callback URL in Create Omni Image, which adds the task\'s token',
+};
+
+const EXPIRED = {
+	httpStatus: 403,
+	message: 'This callback\'s token is older than the tasks this trigger remembers: it starts nothing',
+};
 
 function requestPath(request: CallbackRequest): string {
 	return request.originalUrl ?? request.url ?? '';
@@ -27,7 +36,7 @@ function requestPath(request: CallbackRequest): string {
 export function readAccess(request: CallbackRequest): Access {
 	const token = parseToken(request.query?.[TOKEN_PARAMETER]);
 	const binding = urlBinding(requestPath(request));
-	if (!token || !binding) return { ok: false, httpStatus: 403, message: NOT_FOR_THIS_TRIGGER };
+	if (!token || !binding) return { ok: false, ...NOT_FOR_THIS_TRIGGER };
 	return { ok: true, token, binding };
 }
 
@@ -36,15 +45,21 @@ export function allows(key: TokenKey, access: Extract<Access, { ok: true }>, ext
 	return !!externalTaskId && tokenMatches(key, access.token, access.binding, externalTaskId);
 }
 
-export function refusal(): { httpStatus: number; message: string } {
-	return { httpStatus: 403, message: NOT_FOR_THIS_TRIGGER };
-}
-
 /**
- * A token older than the marks kept of emitted tasks, or older than a mark already dropped, may
- * belong to a task emitted long ago: a replay of it must start nothing.
+ * Checks the token before anything is queried: made for this trigger, for the task the body names
+ * (when it names its external task ID), and not older than the marks kept of emitted tasks or than
+ * a mark already dropped (such a token may belong to a task emitted long ago: a replay of it must
+ * start nothing). Returns the refusal, or undefined when the callback may be checked with the API.
  */
-export function isExpired(token: ParsedToken, now: number, retentionMs: number, droppedThrough: number | undefined): boolean {
-	if (now - token.issuedAt > retentionMs) return true;
-	return droppedThrough !== undefined && token.issuedAt <= droppedThrough;
+export function refuseBeforeQuery(
+	key: TokenKey,
+	access: Extract<Access, { ok: true }>,
+	claimedExternalTaskId: string | undefined,
+	marks: { now: number; retentionMs: number; droppedThrough: number | undefined },
+): { httpStatus: number; message: string } | undefined {
+	if (claimedExternalTaskId !== undefined && !allows(key, access, claimedExternalTaskId)) return NOT_FOR_THIS_TRIGGER;
+	const { issuedAt } = access.token;
+	if (marks.now - issuedAt > marks.retentionMs) return EXPIRED;
+	if (marks.droppedThrough !== undefined && issuedAt <= marks.droppedThrough) return EXPIRED;
+	return undefined;
 }

@@ -15,7 +15,7 @@ import {
 	normalizeTask,
 	type KlingTask,
 } from '../shared/task/task';
-import { allows, isExpired, readAccess, refusal } from './access';
+import { allows, NOT_FOR_THIS_TRIGGER, readAccess, refuseBeforeQuery } from './access';
 import { readCallback, type CallbackRequest } from './callback';
 import { droppedThrough, MARK_RETENTION_MS, type TaskLedger } from './ledger';
 
@@ -167,12 +167,9 @@ async function handle(
 	// Nothing is queried for a callback that cannot be for a task created for this trigger.
 	const access = readAccess(request);
 	if (!access.ok) return refuse(ctx, access.httpStatus, access.message);
-	if (claim.externalTaskId !== undefined && !allows(settings.tokenKey, access, claim.externalTaskId)) {
-		return refuse(ctx, refusal().httpStatus, refusal().message);
-	}
-	if (isExpired(access.token, Date.now(), MARK_RETENTION_MS, droppedThrough(staticData))) {
-		return refuse(ctx, 403, 'This callback\'s token is older than the tasks this trigger remembers: it starts nothing');
-	}
+	const marks = { now: Date.now(), retentionMs: MARK_RETENTION_MS, droppedThrough: droppedThrough(staticData) };
+	const refused = refuseBeforeQuery(settings.tokenKey, access, claim.externalTaskId, marks);
+	if (refused) return refuse(ctx, refused.httpStatus, refused.message);
 
 	// A callback about an unfinished task is not worth a query unless unfinished statuses are wanted.
 	if (isUnfinishedStatus(claimedStatus) && !settings.emitUnfinished) {
@@ -198,7 +195,7 @@ async function handle(
 	const { task } = verified;
 	if (!allows(settings.tokenKey, access, task.external_task_id)) {
 		held.release();
-		return refuse(ctx, refusal().httpStatus, refusal().message);
+		return refuse(ctx, NOT_FOR_THIS_TRIGGER.httpStatus, NOT_FOR_THIS_TRIGGER.message);
 	}
 
 	if (!isTerminal(task)) {
@@ -209,8 +206,8 @@ async function handle(
 	// Marked before answering: from here on every repeat of this callback is a duplicate.
 	held.confirm();
 	answer(ctx, 200, { received: true, task_id: taskId, status: task.status, started: true });
-	// The images are downloaded by execute() inside the execution (downloads.ts): n8n saves the mark
-	// in static data as soon as this returns, where the other webhook processes look for it.
+	// The images are downloaded by execute() inside the execution (downloads.ts), which also drops a
+	// task delivered before (delivered.ts); answering and returning now lets n8n save the mark at once.
 	return started([taskItem(task, 0)]);
 }
 
