@@ -21,6 +21,7 @@ const { startUploadReceiver } = require('../../scripts/lib/upload-receiver');
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 export const KLING_NODE_TYPE: string = examples.KLING_NODE_TYPE;
+const klingCredential = { cometApiKlingApi: { id: examples.CREDENTIAL.id, name: examples.CREDENTIAL.name } };
 
 export interface QueueState {
 	workDir: string;
@@ -113,21 +114,12 @@ export function batchWorkflow(
 	{ id, path: webhookPath }: { id: string; path: string },
 	{ responseMode, uploadUrl, externalIds = false }: { responseMode: 'lastNode' | 'onReceived'; uploadUrl: string; externalIds?: boolean },
 ): any {
-	const credentials = { cometApiKlingApi: { id: examples.CREDENTIAL.id, name: examples.CREDENTIAL.name } };
 	return {
 		id,
 		name: `Queue mode: ${id}`,
 		active: false,
 		nodes: [
-			{
-				id: `${id}-1`,
-				name: 'Webhook',
-				type: 'n8n-nodes-base.webhook',
-				typeVersion: 2,
-				position: [0, 0],
-				webhookId: crypto.randomUUID(),
-				parameters: { httpMethod: 'POST', path: webhookPath, responseMode, options: {} },
-			},
+			webhookStartNode(`${id}-1`, { path: webhookPath, responseMode }),
 			{
 				id: `${id}-2`,
 				name: 'Prompts',
@@ -158,26 +150,11 @@ export function batchWorkflow(
 				position: [440, 0],
 				parameters: { fieldToSplitOut: 'prompts', include: 'allOtherFields', options: { destinationFieldName: 'prompt' } },
 			},
-			{
-				id: `${id}-4`,
-				name: 'Create Omni Image',
-				type: KLING_NODE_TYPE,
-				typeVersion: 1,
-				position: [660, 0],
-				parameters: {
-					operation: 'createOmniImage',
-					prompt: '={{ $json.prompt }}',
-					modelName: 'kling-image-o1',
-					resolution: '1k',
-					resultType: 'single',
-					n: 1,
-					aspectRatio: '1:1',
-					waitForCompletion: true,
-					additionalFields: externalIds ? { generateExternalTaskId: true } : {},
-					options: { pollInterval: 1, outputMode: 'imagePerItem', binaryPropertyName: 'data' },
-				},
-				credentials,
-			},
+			createImageNode(`${id}-4`, 'Create Omni Image', [660, 0], {
+				waitForCompletion: true,
+				additionalFields: externalIds ? { generateExternalTaskId: true } : {},
+				options: { pollInterval: 1, outputMode: 'imagePerItem', binaryPropertyName: 'data' },
+			}),
 			uploadImageNode(`${id}-5`, [880, 0], uploadUrl),
 		],
 		connections: {
@@ -489,4 +466,110 @@ export function readEventLog(file: string): any[] {
 		}
 	}
 	return events;
+}
+
+/** The trigger node's name in the callback workflows below. */
+export const TRIGGER_NODE = 'Kling Omni Image Trigger';
+
+/**
+ * A batch created with a callback URL: Webhook at `path` (answers with every created task) → Code making
+ * `count` prompts from the POSTed `{run, count, callback_url}` (external task ID `<prefix>-<run>-<n>`) →
+ * Create Omni Image, not waiting, with that Callback URL.
+ */
+export function callbackBatchWorkflow({ id, name, path: webhookPath, prefix }: { id: string; name: string; path: string; prefix: string }): any {
+	return {
+		id,
+		name,
+		active: false,
+		nodes: [
+			webhookStartNode(`${id}-1`, { path: webhookPath, responseMode: 'lastNode', responseData: 'allEntries' }),
+			{
+				id: `${id}-2`,
+				name: 'Prompts',
+				type: 'n8n-nodes-base.code',
+				typeVersion: 2,
+				position: [220, 0],
+				parameters: {
+					jsCode:
+						'const { run, count, callback_url } = $input.first().json.body;\n' +
+						'return Array.from({ length: count }, (_, i) => ({ json: {\n' +
+						`  prompt: '${prefix} ' + run + ' prompt ' + (i + 1),\n` +
+						`  external_task_id: '${prefix}-' + run + '-' + (i + 1),\n` +
+						'  callback_url,\n' +
+						'} }));',
+				},
+			},
+			createImageNode(`${id}-3`, 'Create tasks', [440, 0], {
+				waitForCompletion: false,
+				additionalFields: { callbackUrl: '={{ $json.callback_url }}', externalTaskId: '={{ $json.external_task_id }}' },
+				options: {},
+			}),
+		],
+		connections: {
+			Webhook: { main: [[{ node: 'Prompts', type: 'main', index: 0 }]] },
+			Prompts: { main: [[{ node: 'Create tasks', type: 'main', index: 0 }]] },
+		},
+		settings: { executionOrder: 'v1' },
+		pinData: {},
+	};
+}
+
+/** Finished tasks by callback: the Kling trigger (downloads, one item per image) → upload each image. */
+export function callbackTriggerWorkflow({ id, name, webhookId, uploadUrl }: { id: string; name: string; webhookId: string; uploadUrl: string }): any {
+	return {
+		id,
+		name,
+		active: false,
+		nodes: [
+			{
+				id: `${id}-1`,
+				name: TRIGGER_NODE,
+				type: examples.KLING_TRIGGER_NODE_TYPE,
+				typeVersion: 1,
+				position: [0, 0],
+				webhookId,
+				parameters: { downloadImages: true, options: { outputMode: 'imagePerItem', binaryPropertyName: 'data' } },
+				credentials: klingCredential,
+			},
+			uploadImageNode(`${id}-2`, [220, 0], uploadUrl, ['external_task_id']),
+		],
+		connections: { [TRIGGER_NODE]: { main: [[{ node: 'Upload image', type: 'main', index: 0 }]] } },
+		settings: { executionOrder: 'v1' },
+		pinData: {},
+	};
+}
+
+/** A Create Omni Image node (one 1K 1:1 image per prompt item) with the given switches and options. */
+function createImageNode(id: string, name: string, position: [number, number], parameters: Record<string, unknown>): any {
+	return {
+		id,
+		name,
+		type: KLING_NODE_TYPE,
+		typeVersion: 1,
+		position,
+		parameters: {
+			operation: 'createOmniImage',
+			prompt: '={{ $json.prompt }}',
+			modelName: 'kling-image-o1',
+			resolution: '1k',
+			resultType: 'single',
+			n: 1,
+			aspectRatio: '1:1',
+			...parameters,
+		},
+		credentials: klingCredential,
+	};
+}
+
+/** The Webhook node (POST) a test workflow starts from. */
+function webhookStartNode(id: string, parameters: Record<string, unknown>): any {
+	return {
+		id,
+		name: 'Webhook',
+		type: 'n8n-nodes-base.webhook',
+		typeVersion: 2,
+		position: [0, 0],
+		webhookId: crypto.randomUUID(),
+		parameters: { httpMethod: 'POST', ...parameters, options: {} },
+	};
 }

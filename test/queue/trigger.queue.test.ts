@@ -8,108 +8,22 @@
  * forged and malformed callbacks. Asserts on what n8n stored (REST API, event logs) and what the simulator got.
  */
 import * as crypto from 'node:crypto';
-import { delay, HOLD_MARKER, KLING_NODE_TYPE, QueueHarness, uploadImageNode, waitFor } from './harness';
+import { callbackBatchWorkflow, callbackTriggerWorkflow, delay, HOLD_MARKER, QueueHarness, TRIGGER_NODE, waitFor } from './harness';
 import type { ExecutionSummary } from './harness';
 import { signCallbackUrl, tokenKey } from '../../nodes/shared/callback/token';
 import { expectForgedAndMalformedRefused, postJson } from '../support/callbacks';
-
-/* eslint-disable @typescript-eslint/no-require-imports */
-const examples = require('../../scripts/lib/examples');
-/* eslint-enable @typescript-eslint/no-require-imports */
 
 const N = 10;
 const RUN = 'cb';
 const BATCH = { id: 'queueCallbackBatch', path: 'queue-callback-batch' };
 const TRIGGER = { id: 'queueCallbackTrigger', webhookId: crypto.randomUUID() };
-const TRIGGER_NODE = 'Kling Omni Image Trigger';
 
-const credentials = { cometApiKlingApi: { id: examples.CREDENTIAL.id, name: examples.CREDENTIAL.name } };
-
-/** Workflow A: Webhook (answers with every created task) → Code (N prompts) → Create Omni Image, not waiting. */
 function batchWorkflow(): any {
-	return {
-		id: BATCH.id,
-		name: 'Queue mode: batch created with a callback URL',
-		active: false,
-		nodes: [
-			{
-				id: 'qcb-1',
-				name: 'Webhook',
-				type: 'n8n-nodes-base.webhook',
-				typeVersion: 2,
-				position: [0, 0],
-				webhookId: crypto.randomUUID(),
-				parameters: { httpMethod: 'POST', path: BATCH.path, responseMode: 'lastNode', responseData: 'allEntries', options: {} },
-			},
-			{
-				id: 'qcb-2',
-				name: 'Prompts',
-				type: 'n8n-nodes-base.code',
-				typeVersion: 2,
-				position: [220, 0],
-				parameters: {
-					jsCode:
-						'const { run, count, callback_url } = $input.first().json.body;\n' +
-						'return Array.from({ length: count }, (_, i) => ({ json: {\n' +
-						"  prompt: 'queue ' + run + ' prompt ' + (i + 1),\n" +
-						"  external_task_id: 'queue-' + run + '-' + (i + 1),\n" +
-						'  callback_url,\n' +
-						'} }));',
-				},
-			},
-			{
-				id: 'qcb-3',
-				name: 'Create tasks',
-				type: KLING_NODE_TYPE,
-				typeVersion: 1,
-				position: [440, 0],
-				parameters: {
-					operation: 'createOmniImage',
-					prompt: '={{ $json.prompt }}',
-					modelName: 'kling-image-o1',
-					resolution: '1k',
-					resultType: 'single',
-					n: 1,
-					aspectRatio: '1:1',
-					waitForCompletion: false,
-					additionalFields: { callbackUrl: '={{ $json.callback_url }}', externalTaskId: '={{ $json.external_task_id }}' },
-					options: {},
-				},
-				credentials,
-			},
-		],
-		connections: {
-			Webhook: { main: [[{ node: 'Prompts', type: 'main', index: 0 }]] },
-			Prompts: { main: [[{ node: 'Create tasks', type: 'main', index: 0 }]] },
-		},
-		settings: { executionOrder: 'v1' },
-		pinData: {},
-	};
+	return callbackBatchWorkflow({ ...BATCH, name: 'Queue mode: batch created with a callback URL', prefix: 'queue' });
 }
 
-/** Workflow B: the Kling trigger (downloads, one item per image) → upload each image to the receiver. */
 function triggerWorkflow(uploadUrl: string): any {
-	return {
-		id: TRIGGER.id,
-		name: 'Queue mode: finished tasks by callback → upload',
-		active: false,
-		nodes: [
-			{
-				id: 'qct-1',
-				name: TRIGGER_NODE,
-				type: examples.KLING_TRIGGER_NODE_TYPE,
-				typeVersion: 1,
-				position: [0, 0],
-				webhookId: TRIGGER.webhookId,
-				parameters: { downloadImages: true, options: { outputMode: 'imagePerItem', binaryPropertyName: 'data' } },
-				credentials,
-			},
-			uploadImageNode('qct-2', [220, 0], uploadUrl, ['external_task_id']),
-		],
-		connections: { [TRIGGER_NODE]: { main: [[{ node: 'Upload image', type: 'main', index: 0 }]] } },
-		settings: { executionOrder: 'v1' },
-		pinData: {},
-	};
+	return callbackTriggerWorkflow({ id: TRIGGER.id, name: 'Queue mode: finished tasks by callback → upload', webhookId: TRIGGER.webhookId, uploadUrl });
 }
 
 let h: QueueHarness;

@@ -9,17 +9,12 @@
  * The figures are recorded in docs/WEBHOOK-PROCESSES.md.
  */
 import * as crypto from 'node:crypto';
-import { delay, KLING_NODE_TYPE, QueueHarness, uploadImageNode, waitFor } from './harness';
+import { callbackBatchWorkflow, callbackTriggerWorkflow, delay, QueueHarness, TRIGGER_NODE, waitFor } from './harness';
 import type { ExecutionSummary, WebhookProcess } from './harness';
 import { postJson } from '../support/callbacks';
 
-/* eslint-disable @typescript-eslint/no-require-imports */
-const examples = require('../../scripts/lib/examples');
-/* eslint-enable @typescript-eslint/no-require-imports */
-
 const BATCH = { id: 'webhookProcessesBatch', path: 'webhook-processes-batch' };
 const TRIGGER = { id: 'webhookProcessesTrigger', webhookId: crypto.randomUUID() };
-const TRIGGER_NODE = 'Kling Omni Image Trigger';
 /** The provider's repeat of a final callback comes this long after it (as measured with a real balancer). */
 const REPEAT_DELAY_MS = 550;
 /** Gaps between a final callback on one webhook process and its repeat on the other (0: both at once). */
@@ -28,89 +23,12 @@ const TASKS_PER_GAP = 2;
 /** Repeats at least this far apart should start nothing once the marks travel between the processes. */
 const SAFE_GAP_MS = 1000;
 
-const credentials = { cometApiKlingApi: { id: examples.CREDENTIAL.id, name: examples.CREDENTIAL.name } };
-
-/** Workflow A: Webhook (answers with every created task) → Code (prompts) → Create Omni Image, not waiting. */
 function batchWorkflow(): any {
-	return {
-		id: BATCH.id,
-		name: 'Webhook processes: batch created with a callback URL',
-		active: false,
-		nodes: [
-			{
-				id: 'wpb-1',
-				name: 'Webhook',
-				type: 'n8n-nodes-base.webhook',
-				typeVersion: 2,
-				position: [0, 0],
-				webhookId: crypto.randomUUID(),
-				parameters: { httpMethod: 'POST', path: BATCH.path, responseMode: 'lastNode', responseData: 'allEntries', options: {} },
-			},
-			{
-				id: 'wpb-2',
-				name: 'Prompts',
-				type: 'n8n-nodes-base.code',
-				typeVersion: 2,
-				position: [220, 0],
-				parameters: {
-					jsCode:
-						'const { run, count, callback_url } = $input.first().json.body;\n' +
-						"return Array.from({ length: count }, (_, i) => ({ json: { prompt: 'wp ' + run + ' prompt ' + (i + 1), callback_url } }));",
-				},
-			},
-			{
-				id: 'wpb-3',
-				name: 'Create tasks',
-				type: KLING_NODE_TYPE,
-				typeVersion: 1,
-				position: [440, 0],
-				parameters: {
-					operation: 'createOmniImage',
-					prompt: '={{ $json.prompt }}',
-					modelName: 'kling-image-o1',
-					resolution: '1k',
-					resultType: 'single',
-					n: 1,
-					aspectRatio: '1:1',
-					waitForCompletion: false,
-					additionalFields: { callbackUrl: '={{ $json.callback_url }}' },
-					options: {},
-				},
-				credentials,
-			},
-		],
-		connections: {
-			Webhook: { main: [[{ node: 'Prompts', type: 'main', index: 0 }]] },
-			Prompts: { main: [[{ node: 'Create tasks', type: 'main', index: 0 }]] },
-		},
-		settings: { executionOrder: 'v1' },
-		pinData: {},
-	};
+	return callbackBatchWorkflow({ ...BATCH, name: 'Webhook processes: batch created with a callback URL', prefix: 'wp' });
 }
 
-/** Workflow B: the trigger (images downloaded, one item per image) → upload each image. */
 function triggerWorkflow(uploadUrl: string): any {
-	return {
-		id: TRIGGER.id,
-		name: 'Webhook processes: finished tasks by callback → upload',
-		active: false,
-		nodes: [
-			{
-				id: 'wpt-1',
-				name: TRIGGER_NODE,
-				type: examples.KLING_TRIGGER_NODE_TYPE,
-				typeVersion: 1,
-				position: [0, 0],
-				webhookId: TRIGGER.webhookId,
-				parameters: { downloadImages: true, options: { outputMode: 'imagePerItem', binaryPropertyName: 'data' } },
-				credentials,
-			},
-			uploadImageNode('wpt-2', [220, 0], uploadUrl),
-		],
-		connections: { [TRIGGER_NODE]: { main: [[{ node: 'Upload image', type: 'main', index: 0 }]] } },
-		settings: { executionOrder: 'v1' },
-		pinData: {},
-	};
+	return callbackTriggerWorkflow({ id: TRIGGER.id, name: 'Webhook processes: finished tasks by callback → upload', webhookId: TRIGGER.webhookId, uploadUrl });
 }
 
 let h: QueueHarness;
