@@ -4,22 +4,8 @@
 // envelopes. Everything is observed through real HTTP: fetch for the API, an echo server as the
 // callback receiver.
 import { EchoServer, startEchoServer, startSimulator, Simulator, SimulatorOptions } from '../simulator';
+import { createTask as create, queryTask as query } from './support/simulator-http';
 
-const CREATE = '/kling/v1/images/omni-image';
-
-function headers(sim: Simulator): Record<string, string> {
-	return { authorization: `Bearer ${sim.apiKey}`, 'content-type': 'application/json' };
-}
-
-async function create(sim: Simulator, body: unknown) {
-	const res = await fetch(sim.apiUrl + CREATE, { method: 'POST', headers: headers(sim), body: JSON.stringify(body) });
-	return { status: res.status, json: (await res.json()) as any };
-}
-
-async function query(sim: Simulator, taskId: string) {
-	const res = await fetch(`${sim.apiUrl}${CREATE}/${taskId}`, { headers: headers(sim) });
-	return { status: res.status, json: (await res.json()) as any };
-}
 
 /** The status word a query answers, or the error message when it is not a success. */
 async function queriedStatus(sim: Simulator, taskId: string): Promise<string> {

@@ -13,6 +13,7 @@ import { normalizeTask } from '../nodes/shared/task/task';
 import type { Simulator, SimulatorOptions } from '../simulator';
 import { WebhookTrigger, type WebhookCallResult } from './harness/webhook';
 import { API_KEY, createParams, errorMessage, runKling, startSim } from './support/kling';
+import { callbackBodyOf } from './support/simulator-http';
 import { FAST_RECHECK, FAST_RETRY, serve, UNREACHABLE_TRIGGER_URL } from './support/trigger';
 import { until } from './support/wait';
 
@@ -55,10 +56,7 @@ function callbackUrlOf(sim: Simulator, taskId: string): string {
 
 /** The task as the query answers it under `data`, the body a provider posts. */
 async function taskData(sim: Simulator, taskId: string): Promise<IDataObject> {
-	const res = await fetch(`${sim.apiUrl}/kling/v1/images/omni-image/${taskId}`, { headers: { authorization: `Bearer ${API_KEY}` } });
-	const data = ((await res.json()) as { data: IDataObject }).data;
-	sim.requests.pop(); // not the trigger's query
-	return data;
+	return (await callbackBodyOf(sim, taskId)) as IDataObject;
 }
 
 async function finished(sim: Simulator, taskIds: string[]): Promise<void> {
@@ -148,6 +146,8 @@ describe('a query that lags its final callback, sent once and never retried', ()
 		try {
 			const [taskId] = await createTasks(sim, server.url);
 			await until('the final callback', () => started(trigger).length === 1, 10_000, { everyMs: 20 });
+			// The simulator records the answer once it has read it.
+			await sim.flushCallbacks();
 			const finals = sim.callbacks().filter((c) => c.taskId === taskId && c.taskStatus === 'succeed');
 			expect(finals.map((c) => [c.kind, c.responseStatus])).toEqual([['status', 200]]);
 			// The first look met the lagging replica; a later one the final status.

@@ -14,7 +14,9 @@ import type { Simulator } from '../simulator';
 import { binaryToBuffer } from './harness';
 import { recordedDeliveries } from './harness/deduplication';
 import { WebhookTrigger, type WebhookCallResult, type WebhookRequest } from './harness/webhook';
+import { callbackBodyOf } from './support/simulator-http';
 import { FAST_RECHECK, FAST_RETRY, serve, UNREACHABLE_TRIGGER_URL } from './support/trigger';
+import { until } from './support/wait';
 import { API_KEY, createParams, runKling, startSim } from './support/kling';
 
 
@@ -46,14 +48,6 @@ async function createWithCallback(callbackUrl: string, count: number, overrides:
 	return output[0].map((item) => item.json.task_id as string);
 }
 
-async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-	const deadline = Date.now() + timeoutMs;
-	while (!check()) {
-		if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-		await new Promise((resolve) => setTimeout(resolve, 20));
-	}
-}
-
 /** Waits until every callback of the tasks was delivered (final status and its repeat included). */
 async function allCallbacksDone(taskIds: string[], repeats = 1): Promise<void> {
 	await until('the callbacks', () =>
@@ -72,12 +66,7 @@ function startedCalls(trigger: WebhookTrigger): WebhookCallResult[] {
 
 /** A task as the query answers it under `data`: what the provider posts as the callback body. */
 async function taskData(taskId: string): Promise<IDataObject> {
-	const res = await fetch(`${sim.apiUrl}/kling/v1/images/omni-image/${taskId}`, {
-		headers: { authorization: `Bearer ${API_KEY}` },
-	});
-	const data = ((await res.json()) as { data: IDataObject }).data;
-	sim.requests.pop(); // not the trigger's query
-	return data;
+	return (await callbackBodyOf(sim, taskId)) as IDataObject;
 }
 
 /** The Callback URL the task was created with (its token included), as the simulator calls it. */

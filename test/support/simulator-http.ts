@@ -30,6 +30,16 @@ export async function queryTask(sim: Simulator, taskId: string, headers: Record<
 	return { status: res.status, json: (await res.json()) as any };
 }
 
+/**
+ * The task as the query answers it under `data`: the body a provider posts as its callback. The
+ * query is taken off the simulator's request log, so that counts show only the node's requests.
+ */
+export async function callbackBodyOf(sim: Simulator, taskId: string): Promise<Record<string, unknown>> {
+	const { json } = await queryTask(sim, taskId);
+	sim.requests.pop();
+	return json.data as Record<string, unknown>;
+}
+
 /** GETs an image URL: status, content type and the bytes. */
 export async function download(url: string) {
 	const res = await fetch(url);
