@@ -38,7 +38,7 @@ async function serve(trigger: WebhookTrigger, delivered: (at: number) => void): 
 				try {
 					body = JSON.parse(rawBody.toString('utf8'));
 				} catch {}
-				const result = await trigger.call({ body, rawBody, headers });
+				const result = await trigger.call({ body, rawBody, headers, url: req.url });
 				if (result.started) delivered(performance.now());
 				res.writeHead(result.status ?? 500, { 'content-type': 'application/json' });
 				res.end(JSON.stringify(result.body ?? {}));
@@ -49,7 +49,8 @@ async function serve(trigger: WebhookTrigger, delivered: (at: number) => void): 
 	await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', 1024, resolve));
 	const { port } = server.address() as AddressInfo;
 	return {
-		url: `http://127.0.0.1:${port}/webhook/bench/kling`,
+		// The trigger's own path: each task's callback token is made for it.
+		url: `http://127.0.0.1:${port}${new URL(trigger.productionUrl()).pathname}`,
 		close: async () => await new Promise<void>((resolve) => server.close(() => resolve())),
 	};
 }
