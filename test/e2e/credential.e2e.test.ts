@@ -18,6 +18,7 @@ import * as path from 'node:path';
 import { startSimulator } from '../../simulator';
 import type { Simulator, SimulatorOptions } from '../../simulator';
 import { e2eState } from './harness';
+import { sleep } from '../support/wait';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const host = require('../../scripts/lib/n8n-host');
@@ -150,7 +151,7 @@ class Server {
 				if (res.ok) return;
 			} catch {}
 			if (Date.now() > deadline) throw new Error(`n8n's REST API did not answer:\n${this.handle.output().slice(-4000)}`);
-			await new Promise((r) => setTimeout(r, 250));
+			await sleep(250);
 		}
 	}
 

@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { startSimulator } from '../../simulator';
+import { sleep } from '../support/wait';
 import type { Simulator, SimulatorOptions } from '../../simulator';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
@@ -196,9 +197,8 @@ export function uploadImageNode(id: string, position: [number, number], uploadUr
 	};
 }
 
-export function delay(ms: number): Promise<void> {
-	return new Promise((r) => setTimeout(r, ms));
-}
+/** The shared pause of the tests, under the name the queue scenarios use. */
+export const delay = sleep;
 
 /** Polls `check` until it returns a value other than undefined/false. */
 export async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number, everyMs = 250): Promise<T> {
