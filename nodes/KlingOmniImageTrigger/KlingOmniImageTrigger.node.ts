@@ -18,37 +18,37 @@ import { DOWNLOAD_OPTIONS, readImageOutputSettings } from '../shared/options/dow
 import { readRequestTimeoutMs, REQUEST_TIMEOUT_OPTION } from '../shared/options/request';
 import { secretRedactor } from '../shared/errors';
 import { SHARED_DESCRIPTION } from '../shared/nodeDescription';
-import { emittedItems, type DownloadStepSettings } from './downloads';
+import { emittedItems } from './downloads';
 import { DEFAULT_RECHECK, handleCallback, type RecheckPolicy, type TriggerSettings } from './handleCallback';
 import { processLedger, type TaskLedger } from './ledger';
 
 /** The webhook path under n8n's `/webhook/<webhook id>/`. */
 export const CALLBACK_PATH = 'kling';
 
-function readSettings(ctx: IWebhookFunctions): TriggerSettings {
-	const options = ctx.getNodeParameter('options', {}) as IDataObject;
-	const fail = (message: string) => new NodeOperationError(ctx.getNode(), message);
+type ParameterReader = (name: string, fallback: unknown) => unknown;
+
+/**
+ * The trigger's options, read alike by webhook() and execute(). webhook() reads the download options
+ * too, though execute() uses them: a wrong option is then an error before any task is marked.
+ */
+function readOptions(parameter: ParameterReader, fail: (message: string) => Error): TriggerSettings {
+	const options = parameter('options', {}) as IDataObject;
 	return {
-		downloadImages: ctx.getNodeParameter('downloadImages', true) as boolean,
+		downloadImages: parameter('downloadImages', true) as boolean,
 		emitUnfinished: options.emitUnfinished === true,
 		output: readImageOutputSettings(options, fail),
 		requestTimeoutMs: readRequestTimeoutMs(options.requestTimeout, fail),
 	};
 }
 
-/** The same settings inside the execution, where parameters are read per item (the trigger's are not per item). */
-async function readDownloadStep(ctx: IExecuteFunctions, retryPolicy: RetryPolicy): Promise<DownloadStepSettings> {
-	const options = ctx.getNodeParameter('options', 0, {}) as IDataObject;
-	const fail = (message: string) => new NodeOperationError(ctx.getNode(), message);
+/** Where the API is and how its key is kept out of texts, from the credential. */
+async function connectionOf(ctx: IWebhookFunctions | IExecuteFunctions): Promise<{ baseUrl: string; redact: (text: string) => string; apiKey: unknown }> {
 	const credentials = await ctx.getCredentials(CREDENTIAL_TYPE);
-	return {
-		downloadImages: ctx.getNodeParameter('downloadImages', 0, true) as boolean,
-		output: readImageOutputSettings(options, fail),
-		requestTimeoutMs: readRequestTimeoutMs(options.requestTimeout, fail),
-		baseUrl: normalizeBaseUrl(credentials.baseUrl),
-		redact: secretRedactor(credentials.apiKey),
-		retryPolicy,
-	};
+	return { baseUrl: normalizeBaseUrl(credentials.baseUrl), redact: secretRedactor(credentials.apiKey), apiKey: credentials.apiKey };
+}
+
+function failFor(ctx: IWebhookFunctions | IExecuteFunctions): (message: string) => Error {
+	return (message) => new NodeOperationError(ctx.getNode(), message);
 }
 
 /** The action node's download options (hidden while Download Images is off), and the trigger's own. */
@@ -87,19 +87,15 @@ export class KlingOmniImageTrigger implements INodeType {
 		recheck: RecheckPolicy = DEFAULT_RECHECK,
 	) {
 		this.webhook = async function (this: IWebhookFunctions) {
-			const credentials = await this.getCredentials(CREDENTIAL_TYPE);
-			return await handleCallback(this, {
-				...readSettings(this),
-				baseUrl: normalizeBaseUrl(credentials.baseUrl),
-				redact: secretRedactor(credentials.apiKey),
-				tokenKey: tokenKey(credentials.apiKey),
-				retryPolicy,
-				recheck,
-				ledger,
-			});
+			const { apiKey, ...connection } = await connectionOf(this);
+			const options = readOptions((name, fallback) => this.getNodeParameter(name, fallback), failFor(this));
+			return await handleCallback(this, { ...options, ...connection, tokenKey: tokenKey(apiKey), retryPolicy, recheck, ledger });
 		};
 		this.execute = async function (this: IExecuteFunctions) {
-			return [await emittedItems(this, await readDownloadStep(this, retryPolicy))];
+			const { baseUrl, redact } = await connectionOf(this);
+			// The trigger's parameters are not per item: the first item's reading holds for all.
+			const options = readOptions((name, fallback) => this.getNodeParameter(name, 0, fallback), failFor(this));
+			return [await emittedItems(this, { ...options, baseUrl, redact, retryPolicy })];
 		};
 	}
 
