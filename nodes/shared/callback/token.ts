@@ -57,7 +57,7 @@ function signature(key: TokenKey, binding: string, externalTaskId: string, issue
 }
 
 /** `<issued at, base 36>.<signature>` */
-export function makeToken(key: TokenKey, binding: string, externalTaskId: string, issuedAt: number): string {
+function makeToken(key: TokenKey, binding: string, externalTaskId: string, issuedAt: number): string {
 	return `${issuedAt.toString(36)}.${signature(key, binding, externalTaskId, issuedAt)}`;
 }
 
